@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmmn: keep caches of memory translations coherent while memory changes.
+ *
+ * A userspace counterpart of the Linux kernel's mmu_interval_notifier.
+ * One struct mmn_state stands for one address space. Subscribers are told
+ * before memory in their range changes; readers detect collisions with a
+ * sequence counter. See mmn(7) and docs/design.md.
+ *
+ * Conventions: functions return 0 or a negative errno. Addresses handed in
+ * by callers are half-open [start, end) or (start, length); the interval
+ * tree stores closed intervals [start, last].
+ */
+#ifndef MMN_MMN_H
+#define MMN_MMN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mmn/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version
+ */
+
+/*
+ * The version of the library actually loaded, as a string "MAJOR.MINOR.MICRO".
+ * Compare with MMN_VERSION_STRING to detect a header/library mismatch.
+ * Context: any; never blocks.
+ */
+const char *mmn_version(void);
+
+/*
+ * Whether the loaded library is at least MAJOR.MINOR.MICRO.
+ * Context: any; never blocks.
+ */
+bool mmn_version_check(unsigned int major, unsigned int minor, unsigned int micro);
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ */
+
+/* The structure of TYPE whose MEMBER is at PTR. */
+#define mmn_container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* ------------------------------------------------------------------------
+ * Interval tree: intrusive, augmented red-black tree of closed intervals.
+ *
+ * Nodes are embedded in the caller's objects; the tree never allocates.
+ * The tree has no lock of its own: callers serialise writers against
+ * each other and against readers. Several readers may iterate at once.
+ */
+
+struct mmn_itree_node {
+	uint64_t start;		/* first key, set by the caller before insert */
+	uint64_t last;		/* last key (inclusive), start <= last */
+	/* Private to libmmn. */
+	uint64_t subtree_last;	/* max of last over this subtree */
+	uintptr_t parent_color;	/* parent pointer | colour in bit 0 */
+	struct mmn_itree_node *left;
+	struct mmn_itree_node *right;
+};
+
+struct mmn_itree {
+	struct mmn_itree_node *root;	/* private */
+};
+
+#define MMN_ITREE_INIT { NULL }
+
+/* Make TREE empty. Context: any; never blocks. */
+void mmn_itree_init(struct mmn_itree *tree);
+
+/* Whether TREE holds no node. Context: any; never blocks. */
+bool mmn_itree_empty(const struct mmn_itree *tree);
+
+/*
+ * Insert NODE, whose start and last the caller has set (start <= last).
+ * O(log n). Several nodes may hold equal or overlapping intervals.
+ * Context: any; never blocks; caller excludes other users of TREE.
+ */
+void mmn_itree_insert(struct mmn_itree *tree, struct mmn_itree_node *node);
+
+/*
+ * Remove NODE, which must be in TREE. O(log n).
+ * Context: any; never blocks; caller excludes other users of TREE.
+ */
+void mmn_itree_remove(struct mmn_itree *tree, struct mmn_itree_node *node);
+
+/*
+ * The node with the lowest start that overlaps [start, last], or NULL.
+ * mmn_itree_iter_next() gives the following ones, ascending by start, with
+ * the same bounds. A whole iteration costs O(log n + k) for k results.
+ * Context: any; never blocks; TREE must not change during an iteration.
+ */
+struct mmn_itree_node *mmn_itree_iter_first(struct mmn_itree *tree,
+					    uint64_t start, uint64_t last);
+struct mmn_itree_node *mmn_itree_iter_next(struct mmn_itree_node *node,
+					   uint64_t start, uint64_t last);
+
+/* ------------------------------------------------------------------------
+ * Address spaces and invalidations
+ */
+
+/* One address space: the host process, or a guest-physical space. Opaque. */
+struct mmn_state;
+
+/*
+ * Create an empty state.
+ * Returns 0, -EINVAL (STATEP is NULL) or -ENOMEM.
+ * Context: may allocate; never blocks otherwise.
+ */
+int mmn_state_new(struct mmn_state **statep);
+
+/*
+ * Tear STATE down: a blockable MMN_EVENT_RELEASE over the whole space goes
+ * to every range subscription, then ->release() to every whole-space
+ * subscription, then the state is freed. Subscriptions stay owned by their
+ * callers (range subscriptions must still not be used with this state
+ * afterwards; mmn_range_sub_remove() on them is a no-op).
+ * Context: may block (callbacks); no invalidation may run or start; not
+ * from a callback.
+ */
+void mmn_state_free(struct mmn_state *state);
+
+/* What is about to happen to the range. */
+enum mmn_event {
+	MMN_EVENT_UNMAP = 0,		/* the range is unmapped */
+	MMN_EVENT_CLEAR,		/* contents discarded; mapping stays */
+	MMN_EVENT_PROTECTION_VMA,	/* access rights of the mapping change */
+	MMN_EVENT_PROTECTION_PAGE,	/* access rights of some pages change */
+	MMN_EVENT_SOFT_DIRTY,		/* write tracking is reset */
+	MMN_EVENT_RELEASE,		/* the address space is torn down */
+	MMN_EVENT_MIGRATE,		/* pages move to other memory */
+	MMN_EVENT_REMAP,		/* the mapping moves to another address */
+	MMN_EVENT_COUNT			/* number of events; not an event */
+};
+
+/* The callbacks may sleep: wait for readers, take mutexes, do I/O. */
+#define MMN_INVALIDATE_BLOCKABLE	(1u << 0)
+/*
+ * The change may already be visible: it was seen after the fact (for
+ * example by the userfaultfd watcher). No invalidate_end follows from the
+ * source of the change itself; the reporter brackets only its own report.
+ */
+#define MMN_INVALIDATE_AFTER		(1u << 1)
+
+/* Describes one invalidation; passed to every callback. */
+struct mmn_invalidate_desc {
+	uint64_t start;		/* first byte */
+	uint64_t end;		/* one past the last byte; end > start */
+	enum mmn_event event;
+	unsigned int flags;	/* MMN_INVALIDATE_* */
+	const void *owner;	/* lets a subscriber skip changes it caused */
+	/*
+	 * For MMN_EVENT_REMAP: where the range moves to (new first byte),
+	 * or 0 when unknown. Ignored for other events.
+	 */
+	uint64_t remap_to;
+};
+
+/*
+ * Announce that [desc->start, desc->end) is about to change. Calls
+ * ->invalidate() on every range subscription overlapping it, then
+ * ->invalidate_start() on every whole-space subscription.
+ *
+ * Without MMN_INVALIDATE_BLOCKABLE a callback may refuse because it would
+ * have to wait; the call then undoes what it did (whole-space subscribers
+ * that had accepted get ->invalidate_end()) and returns -EAGAIN, and the
+ * caller must not call mmn_invalidate_end() nor make the change.
+ *
+ * Returns 0, -EINVAL (NULL pointer, end <= start, unknown event or flag)
+ * or -EAGAIN. On 0 the caller makes the change, then calls
+ * mmn_invalidate_end() with the same DESC.
+ * Context: with MMN_INVALIDATE_BLOCKABLE may block in callbacks; takes the
+ * state's lock briefly and the whole-space list lock for reading; may run
+ * concurrently with any other call; not from a callback of the same state.
+ */
+int mmn_invalidate_start(struct mmn_state *state,
+			 const struct mmn_invalidate_desc *desc);
+
+/*
+ * The change announced by a successful mmn_invalidate_start() is done.
+ * Calls ->invalidate_end() on every whole-space subscription; when the
+ * last running invalidation ends, applies deferred inserts and removes and
+ * wakes readers waiting in mmn_range_read_begin().
+ * Context: never blocks except in whole-space callbacks; not from a
+ * callback of the same state.
+ */
+void mmn_invalidate_end(struct mmn_state *state,
+			const struct mmn_invalidate_desc *desc);
+
+/* ------------------------------------------------------------------------
+ * Range subscriptions
+ */
+
+struct mmn_range_sub;
+
+struct mmn_range_sub_ops {
+	/*
+	 * [desc->start, desc->end) overlapping this subscription is about to
+	 * change. Take the lock that guards your cached translations, call
+	 * mmn_range_set_seq(rsub, cur_seq), drop the translations, unlock.
+	 * Without MMN_INVALIDATE_BLOCKABLE in desc->flags, return false
+	 * instead of waiting; otherwise always return true.
+	 * Context: must not call mmn_range_sub_remove(), mmn_range_read_begin()
+	 * or mmn_invalidate_start() on the same state.
+	 */
+	bool (*invalidate)(struct mmn_range_sub *rsub,
+			   const struct mmn_invalidate_desc *desc,
+			   uint64_t cur_seq);
+};
+
+/*
+ * Embed in your object. Every field is private to libmmn; the struct is in
+ * the header only so that it can be embedded without an allocation.
+ */
+struct mmn_range_sub {
+	struct mmn_itree_node node;	/* [start, last] in the state's tree */
+	struct mmn_state *state;
+	const struct mmn_range_sub_ops *ops;
+	uint64_t invalidate_seq;	/* odd; see mmn_range_read_begin() */
+	struct mmn_range_sub *deferred_next;	/* pending insert or remove */
+};
+
+/*
+ * Subscribe RSUB to changes of [start, start + length) in STATE. When an
+ * invalidation is running, the insert is deferred until the last one ends;
+ * RSUB is not called for invalidations running now, but its first
+ * mmn_range_read_begin() waits for them.
+ * Returns 0, -EINVAL (NULL pointer, no invalidate op) or -EOVERFLOW
+ * (length 0, or start + length wraps).
+ * Context: never blocks; takes the state's lock; not from a callback of
+ * the same state (debug builds abort).
+ */
+int mmn_range_sub_insert(struct mmn_range_sub *rsub, struct mmn_state *state,
+			 uint64_t start, uint64_t length,
+			 const struct mmn_range_sub_ops *ops);
+
+/*
+ * Unsubscribe RSUB. Returns once no callback for RSUB runs or can run
+ * again, so that RSUB may be freed. When an invalidation is running, waits
+ * for the last one to end.
+ * Context: may block; takes the state's lock; not from a callback of the
+ * same state (debug builds abort).
+ */
+void mmn_range_sub_remove(struct mmn_range_sub *rsub);
+
+/*
+ * Begin a read of the translations RSUB covers: returns a sequence to give
+ * to mmn_range_read_retry(). Waits while an invalidation that hit RSUB (or
+ * began before RSUB was inserted) is running, and returns once every
+ * invalidation on the state has ended. When none is running the call takes
+ * no lock and writes no shared memory.
+ * Context: may block; not from a callback of the same state (debug builds
+ * abort).
+ */
+uint64_t mmn_range_read_begin(struct mmn_range_sub *rsub);
+
+/*
+ * Whether an invalidation overlapping RSUB started after the read_begin
+ * that returned SEQ (or was running during it). Call under the lock that
+ * ->invalidate() takes, and install the translation only if this returns
+ * false. Context: never blocks; lock-free.
+ */
+static inline bool mmn_range_read_retry(const struct mmn_range_sub *rsub,
+					uint64_t seq)
+{
+	/* Pairs with the release store in mmn_range_set_seq(). */
+	return __atomic_load_n(&rsub->invalidate_seq, __ATOMIC_ACQUIRE) != seq;
+}
+
+/*
+ * Like mmn_range_read_retry() but without the caller's lock: an early exit
+ * for long reads. A false answer proves nothing; true means retry.
+ * Context: never blocks; lock-free.
+ */
+static inline bool mmn_range_check_retry(const struct mmn_range_sub *rsub,
+					 uint64_t seq)
+{
+	return __atomic_load_n(&rsub->invalidate_seq, __ATOMIC_RELAXED) != seq;
+}
+
+/*
+ * From ->invalidate(), under the caller's lock: record CUR_SEQ so that
+ * readers between read_begin and read_retry see the collision.
+ * Context: never blocks; only from ->invalidate().
+ */
+static inline void mmn_range_set_seq(struct mmn_range_sub *rsub,
+				     uint64_t cur_seq)
+{
+	/* Pairs with the acquire loads in read_retry and read_begin. */
+	__atomic_store_n(&rsub->invalidate_seq, cur_seq, __ATOMIC_RELEASE);
+}
+
+/* The state RSUB was inserted into. Context: any; never blocks. */
+static inline struct mmn_state *mmn_range_sub_state(const struct mmn_range_sub *rsub)
+{
+	return rsub->state;
+}
+
+/* ------------------------------------------------------------------------
+ * Whole-space subscriptions
+ */
+
+struct mmn_sub;
+
+struct mmn_sub_ops {
+	/*
+	 * The state is being freed (mmn_state_free()). Optional. After it
+	 * returns, no other callback runs for this subscription.
+	 */
+	void (*release)(struct mmn_sub *sub, struct mmn_state *state);
+	/*
+	 * A range is about to change. Without MMN_INVALIDATE_BLOCKABLE,
+	 * return -EAGAIN instead of waiting. Return 0 otherwise. Optional.
+	 */
+	int (*invalidate_start)(struct mmn_sub *sub,
+				const struct mmn_invalidate_desc *desc);
+	/* The change is done. Optional. */
+	void (*invalidate_end)(struct mmn_sub *sub,
+			       const struct mmn_invalidate_desc *desc);
+	/* Allocate a subscription for mmn_sub_get(); NULL on failure. */
+	struct mmn_sub *(*alloc_sub)(struct mmn_state *state);
+	/* Free a subscription made by alloc_sub, after the last put. */
+	void (*free_sub)(struct mmn_sub *sub);
+};
+
+/* Embed in your object; set ops before registering. Other fields private. */
+struct mmn_sub {
+	const struct mmn_sub_ops *ops;
+	struct mmn_state *state;
+	struct mmn_sub *next;
+	struct mmn_sub *prev;
+	unsigned long refs;	/* mmn_sub_get() references; 0 if registered */
+};
+
+/*
+ * Register SUB (with SUB->ops set) for every invalidation of STATE.
+ * Returns 0, -EINVAL (NULL pointer or ops) or -EBUSY (already registered).
+ * Context: may block until running whole-space callbacks return; not from
+ * a callback of the same state.
+ */
+int mmn_sub_register(struct mmn_sub *sub, struct mmn_state *state);
+
+/*
+ * Unregister SUB. Returns once no callback for SUB runs or can run again.
+ * Context: may block; not from a callback of the same state.
+ */
+void mmn_sub_unregister(struct mmn_sub *sub, struct mmn_state *state);
+
+/*
+ * Get a reference on the one subscription with OPS on STATE, creating it
+ * with ops->alloc_sub() and registering it when there is none.
+ * Returns 0, -EINVAL (NULL pointer, no alloc_sub or free_sub) or -ENOMEM
+ * (alloc_sub returned NULL).
+ * Context: may block; not from a callback of the same state.
+ */
+int mmn_sub_get(const struct mmn_sub_ops *ops, struct mmn_state *state,
+		struct mmn_sub **subp);
+
+/*
+ * Drop a reference taken by mmn_sub_get(). The last one unregisters the
+ * subscription and frees it with ops->free_sub() once no callback runs.
+ * Context: may block; not from a callback of the same state.
+ */
+void mmn_sub_put(struct mmn_sub *sub);
+
+/* ------------------------------------------------------------------------
+ * Counters
+ */
+
+struct mmn_stats {
+	size_t size;			/* set by the caller: sizeof(struct mmn_stats) */
+	uint64_t invalidations_started;	/* successful mmn_invalidate_start() */
+	uint64_t invalidations_ended;
+	uint64_t invalidations_refused;	/* non-blockable starts that got -EAGAIN */
+	uint64_t blockable_refusals;	/* callbacks that refused a blockable desc (bugs) */
+	uint64_t read_begin_waits;	/* read_begin calls that had to wait */
+	uint64_t deferred_inserts;
+	uint64_t deferred_removes;
+	uint64_t range_subs;		/* range subscriptions now in the state */
+	uint64_t subs;			/* whole-space subscriptions now */
+	uint64_t active_invalidations;	/* invalidations running now */
+};
+
+/*
+ * Copy STATE's counters into STATS, up to STATS->size bytes (so that
+ * callers built against an older header keep working).
+ * Returns 0 or -EINVAL (NULL pointer, size too small to hold 'size').
+ * Context: never blocks; takes the state's lock briefly.
+ */
+int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MMN_MMN_H */
