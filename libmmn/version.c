@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 #include "internal.h"
 
-const char *mmn_version(void)
+MMN_EXPORT const char *mmn_version(void)
 {
 	return MMN_VERSION_STRING;
 }
 
-bool mmn_version_check(unsigned int major, unsigned int minor, unsigned int micro)
+static uint64_t version_key(uint64_t major, uint64_t minor, uint64_t micro)
 {
-	if (MMN_VERSION_MAJOR != major)
-		return MMN_VERSION_MAJOR > major;
-	if (MMN_VERSION_MINOR != minor)
-		return MMN_VERSION_MINOR > minor;
-	return MMN_VERSION_MICRO >= micro;
+	return major << 40 | minor << 20 | micro;
+}
+
+MMN_EXPORT bool mmn_version_check(unsigned int major, unsigned int minor,
+				  unsigned int micro)
+{
+	return version_key(MMN_VERSION_MAJOR, MMN_VERSION_MINOR, MMN_VERSION_MICRO) >=
+	       version_key(major, minor, micro);
 }

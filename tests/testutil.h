@@ -4,10 +4,15 @@
 #define MMN_TESTUTIL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* xorshift64*: reproducible from a seed printed on failure. */
 static inline uint64_t test_rand(uint64_t *s)
@@ -51,6 +56,53 @@ static inline void test_fail(struct test_failures *f, const char *fmt, ...)
 		va_end(ap);
 	}
 	pthread_mutex_unlock(&f->lock);
+}
+
+/*
+ * Run FN(ARG) in a forked child with stderr captured. Returns NULL when the
+ * child died of SIGABRT and its stderr contains NEEDLE, else a static
+ * description of what happened instead.
+ */
+static inline const char *test_expect_abort(void (*fn)(void *), void *arg,
+					    const char *needle)
+{
+	static char why[512];
+	char out[4096];
+	size_t used = 0;
+	ssize_t n;
+	int fds[2], status;
+	pid_t pid;
+
+	if (pipe(fds))
+		return "pipe failed";
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return "fork failed";
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		fn(arg);
+		_exit(0);	/* no abort: the parent reports it */
+	}
+	close(fds[1]);
+	while (used < sizeof(out) - 1 &&
+	       (n = read(fds[0], out + used, sizeof(out) - 1 - used)) > 0)
+		used += (size_t)n;
+	out[used] = '\0';
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
+		snprintf(why, sizeof(why), "child did not abort (status %#x), stderr: %s",
+			 status, out);
+		return why;
+	}
+	if (!strstr(out, needle)) {
+		snprintf(why, sizeof(why), "abort message lacks \"%s\": %s", needle, out);
+		return why;
+	}
+	return NULL;
 }
 
 #endif /* MMN_TESTUTIL_H */

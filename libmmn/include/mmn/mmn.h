@@ -153,7 +153,8 @@ enum mmn_event {
 /* Describes one invalidation; passed to every callback. */
 struct mmn_invalidate_desc {
 	uint64_t start;		/* first byte */
-	uint64_t end;		/* one past the last byte; end > start */
+	uint64_t end;		/* one past the last byte, > start; 0 stands
+				 * for 2^64, the top of the space */
 	enum mmn_event event;
 	unsigned int flags;	/* MMN_INVALIDATE_* */
 	const void *owner;	/* lets a subscriber skip changes it caused */
@@ -174,8 +175,8 @@ struct mmn_invalidate_desc {
  * that had accepted get ->invalidate_end()) and returns -EAGAIN, and the
  * caller must not call mmn_invalidate_end() nor make the change.
  *
- * Returns 0, -EINVAL (NULL pointer, end <= start, unknown event or flag)
- * or -EAGAIN. On 0 the caller makes the change, then calls
+ * Returns 0, -EINVAL (NULL pointer, end <= start while end != 0, unknown
+ * event or flag) or -EAGAIN. On 0 the caller makes the change, then calls
  * mmn_invalidate_end() with the same DESC.
  * Context: with MMN_INVALIDATE_BLOCKABLE may block in callbacks; takes the
  * state's lock briefly and the whole-space list lock for reading; may run
@@ -234,7 +235,8 @@ struct mmn_range_sub {
  * RSUB is not called for invalidations running now, but its first
  * mmn_range_read_begin() waits for them.
  * Returns 0, -EINVAL (NULL pointer, no invalidate op) or -EOVERFLOW
- * (length 0, or start + length wraps).
+ * (length 0, or the range would pass the top of the space: a range may
+ * end exactly at 2^64, so start + length == 0 is allowed only as that).
  * Context: never blocks; takes the state's lock; not from a callback of
  * the same state (debug builds abort).
  */
