@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 		struct reader *r = &readers[i];
 
 		pthread_mutex_init(&r->lock, NULL);
-		r->first = (unsigned int)i * (NR_PAGES / NR_READERS) / 2;	/* windows overlap */
+		r->first = (unsigned int)i * WINDOW / 2;	/* windows overlap */
 		r->seed = seed + (uint64_t)i + 1;
 		err = mmn_range_sub_insert(&r->rsub, state, r->first * PAGE, WINDOW * PAGE,
 					   &reader_ops);

@@ -94,12 +94,12 @@ static inline const char *test_expect_abort(void (*fn)(void *), void *arg,
 	waitpid(pid, &status, 0);
 
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
-		snprintf(why, sizeof(why), "child did not abort (status %#x), stderr: %s",
+		snprintf(why, sizeof(why), "child did not abort (status %#x), stderr: %.400s",
 			 status, out);
 		return why;
 	}
 	if (!strstr(out, needle)) {
-		snprintf(why, sizeof(why), "abort message lacks \"%s\": %s", needle, out);
+		snprintf(why, sizeof(why), "abort message lacks \"%.60s\": %.400s", needle, out);
 		return why;
 	}
 	return NULL;
