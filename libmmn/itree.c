@@ -425,8 +425,12 @@ MMN_EXPORT node_t *mmn_itree_iter_next(node_t *node, uint64_t start, uint64_t la
  * Invariant checker
  */
 
-/* Returns the black height of N's subtree, or -1 with *why set. */
-static int check_subtree(const node_t *n, const node_t *parent, const char **why)
+/*
+ * Returns the black height of N's subtree, or -1 with *why set. Every
+ * start in the subtree must lie in [lo, hi].
+ */
+static int check_subtree(const node_t *n, const node_t *parent,
+			 uint64_t lo, uint64_t hi, const char **why)
 {
 	int lh, rh;
 
@@ -440,8 +444,7 @@ static int check_subtree(const node_t *n, const node_t *parent, const char **why
 		*why = "node with start > last";
 		return -1;
 	}
-	if ((n->left && n->left->start > n->start) ||
-	    (n->right && n->right->start < n->start)) {
+	if (n->start < lo || n->start > hi) {
 		*why = "order by start violated";
 		return -1;
 	}
@@ -453,10 +456,10 @@ static int check_subtree(const node_t *n, const node_t *parent, const char **why
 		*why = "wrong subtree_last";
 		return -1;
 	}
-	lh = check_subtree(n->left, n, why);
+	lh = check_subtree(n->left, n, lo, n->start, why);
 	if (lh < 0)
 		return -1;
-	rh = check_subtree(n->right, n, why);
+	rh = check_subtree(n->right, n, n->start, hi, why);
 	if (rh < 0)
 		return -1;
 	if (lh != rh) {
@@ -472,7 +475,7 @@ const char *itree_check(const struct mmn_itree *tree)
 
 	if (tree->root && !is_black(tree->root))
 		return "root is red";
-	if (check_subtree(tree->root, NULL, &why) < 0)
+	if (check_subtree(tree->root, NULL, 0, UINT64_MAX, &why) < 0)
 		return why;
 	return NULL;
 }
