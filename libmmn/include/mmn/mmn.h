@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <mmn/version.h>
 
@@ -398,6 +399,116 @@ struct mmn_stats {
  * Context: never blocks; takes the state's lock briefly.
  */
 int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats);
+
+/* ------------------------------------------------------------------------
+ * Host memory: brackets around the VMM's own memory syscalls
+ *
+ * Each call runs mmn_invalidate_start() over the affected range of STATE
+ * (which stands for the host address space: keys are virtual addresses),
+ * makes the syscall, then runs mmn_invalidate_end(). Subscribers hear of
+ * the change before it is visible. Common rules:
+ *  - FLAGS: MMN_NONBLOCK makes the invalidation non-blockable; when a
+ *    subscriber refuses, the call returns -EAGAIN and the syscall is not
+ *    made. Without it the invalidation is blockable.
+ *  - ADDR must be page-aligned; LEN is rounded up to whole pages, must not
+ *    be 0, and ADDR + LEN must not pass the top of the address space
+ *    (-EINVAL, -EOVERFLOW), all checked before anything is invalidated.
+ *  - When the syscall fails, the invalidation still ends and the syscall's
+ *    -errno is returned.
+ *  - The userfaultfd watcher (below) does not report changes made here.
+ * Other mapping changes follow the same recipe with mmn_invalidate_start()
+ * and mmn_invalidate_end() around the call (see mmn_hostmem(7)).
+ * Context: may block (blockable callbacks); not from a callback of STATE.
+ */
+
+#define MMN_NONBLOCK	(1u << 0)
+
+/* munmap(2): MMN_EVENT_UNMAP. */
+int mmn_munmap(struct mmn_state *state, void *addr, size_t len, unsigned int flags);
+
+/*
+ * madvise(2). Advice that discards contents (MADV_DONTNEED, MADV_REMOVE,
+ * MADV_FREE, MADV_DONTNEED_LOCKED, MADV_PAGEOUT, MADV_COLD) is announced as
+ * MMN_EVENT_CLEAR; advice that changes nothing a translation depends on
+ * (MADV_WILLNEED, MADV_SEQUENTIAL, MADV_HUGEPAGE, ...) invalidates nothing.
+ */
+int mmn_madvise(struct mmn_state *state, void *addr, size_t len, int advice,
+		unsigned int flags);
+
+/* mprotect(2): MMN_EVENT_PROTECTION_VMA. */
+int mmn_mprotect(struct mmn_state *state, void *addr, size_t len, int prot,
+		 unsigned int flags);
+
+/*
+ * mremap(2): MMN_EVENT_REMAP of [OLD_ADDR, OLD_ADDR + OLD_LEN), with
+ * desc.remap_to set when MREMAP_FIXED names the destination (*NEW_ADDR on
+ * entry), else 0. On success *NEW_ADDR is where the mapping now is.
+ */
+int mmn_mremap(struct mmn_state *state, void *old_addr, size_t old_len,
+	       size_t new_len, int mremap_flags, void **new_addr,
+	       unsigned int flags);
+
+/*
+ * fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) of [OFFSET,
+ * OFFSET + LEN) in FD, mapped at MAPPED_AT: MMN_EVENT_CLEAR of the mapped
+ * range. OFFSET and LEN must be page-aligned.
+ */
+int mmn_punch_hole(struct mmn_state *state, int fd, off_t offset, off_t len,
+		   void *mapped_at, unsigned int flags);
+
+/*
+ * mmap(2) with MAP_FIXED over [ADDR, ADDR + LEN), which replaces whatever
+ * was mapped there: MMN_EVENT_UNMAP. PROT, MAP_FLAGS (MAP_FIXED is added),
+ * FD and OFFSET are mmap's.
+ */
+int mmn_mmap_fixed(struct mmn_state *state, void *addr, size_t len, int prot,
+		   int map_flags, int fd, off_t offset, unsigned int flags);
+
+/* ------------------------------------------------------------------------
+ * Host memory: the userfaultfd watcher, an after-the-fact backstop
+ *
+ * Changes made behind the VMM's back (munmap, madvise(MADV_DONTNEED or
+ * MADV_REMOVE), mremap, mmap(MAP_FIXED) by other code in the process) are
+ * seen through userfaultfd events, on a thread of the watcher's own, and
+ * reported as a blockable invalidation with MMN_INVALIDATE_AFTER: the
+ * change may already be visible. The kernel does not wait for the report,
+ * so this is never a bracket. mprotect, hole punching and file truncation
+ * raise no event and are not seen. A REMAP report covers the old range and
+ * carries the new address in desc.remap_to; it moves nothing itself.
+ * Callbacks run on the watcher's thread: they must not change watched
+ * mappings themselves (the kernel would wait for the watcher: deadlock).
+ */
+
+struct mmn_uffd_watch;
+
+/*
+ * Watch [ADDR, ADDR + LEN) (page-aligned, already mapped) and report into
+ * STATE. Returns 0, -EINVAL, -EOVERFLOW, -ENOMEM, -EPERM (userfaultfd not
+ * permitted for this process: see /proc/sys/vm/unprivileged_userfaultfd),
+ * -ENOSYS (no userfaultfd in this kernel), -EOPNOTSUPP (this kernel cannot
+ * watch without servicing faults: no write-protect mode for this memory),
+ * -EBUSY (the range already has a userfaultfd, e.g. post-copy migration).
+ * Context: may block; starts a thread.
+ */
+int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t len,
+			 struct mmn_uffd_watch **watchp);
+
+/*
+ * Stop the thread, unregister and free WATCH. After it returns no report
+ * from WATCH runs. Context: may block; not from a callback run by WATCH.
+ */
+void mmn_uffd_watch_stop(struct mmn_uffd_watch *watch);
+
+struct mmn_uffd_stats {
+	size_t size;		/* set by the caller: sizeof(struct mmn_uffd_stats) */
+	uint64_t events;	/* userfaultfd events read */
+	uint64_t reported;	/* reported as MMN_INVALIDATE_AFTER invalidations */
+	uint64_t bracketed;	/* skipped: caused by a bracket above */
+	uint64_t refused;	/* reports whose invalidation failed */
+};
+
+/* Copy WATCH's counters (up to STATS->size bytes). Returns 0 or -EINVAL. */
+int mmn_uffd_watch_stats(struct mmn_uffd_watch *watch, struct mmn_uffd_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Brackets: invalidate, make the memory syscall, end the invalidation.
+ *
+ * In the kernel the mm calls the notifiers itself; in userspace nobody
+ * does, so every change the VMM makes to memory that subscribers cache
+ * goes through one of these calls. They are the only way to honour "told
+ * before the change is visible". Each bracket also announces its range to
+ * the userfaultfd watcher (uffd.c) while its syscall runs, so that the
+ * events the syscall raises are not reported a second time.
+ */
+#define _GNU_SOURCE
+#include "hostmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* In-flight brackets, process-wide: userfaultfd events are per process. */
+static pthread_mutex_t brackets_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bracket *brackets;	/* brackets_lock */
+
+static void bracket_announce(struct bracket *b)
+{
+	pthread_mutex_lock(&brackets_lock);
+	b->next = brackets;
+	brackets = b;
+	pthread_mutex_unlock(&brackets_lock);
+}
+
+static void bracket_withdraw(struct bracket *b)
+{
+	struct bracket **pp;
+
+	pthread_mutex_lock(&brackets_lock);
+	for (pp = &brackets; *pp; pp = &(*pp)->next) {
+		if (*pp == b) {
+			*pp = b->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&brackets_lock);
+}
+
+size_t brackets_snapshot(struct bracket *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&brackets_lock);
+	for (struct bracket *b = brackets; b; b = b->next, n++)
+		if (n < max)
+			out[n] = *b;
+	pthread_mutex_unlock(&brackets_lock);
+	return n;
+}
+
+static size_t page_size(void)
+{
+	static size_t size;
+
+	if (!size)
+		size = (size_t)sysconf(_SC_PAGESIZE);
+	return size;
+}
+
+/*
+ * Check ADDR and LEN and compute the range in whole pages. The end may be
+ * exactly the top of the space (returned as 0, the desc convention).
+ */
+static int page_range(const void *addr, size_t len, uint64_t *start, uint64_t *end)
+{
+	const uint64_t mask = page_size() - 1;
+	uint64_t a = (uint64_t)(uintptr_t)addr;
+
+	if ((a & mask) || len == 0)
+		return -EINVAL;
+	if (len > UINT64_MAX - mask)
+		return -EOVERFLOW;
+	len = (size_t)(((uint64_t)len + mask) & ~mask);
+	if ((uint64_t)len - 1 > UINT64_MAX - a)
+		return -EOVERFLOW;
+	*start = a;
+	*end = a + len;	/* wraps to 0 exactly at the top */
+	return 0;
+}
+
+/* The syscall a bracket makes: returns 0 or -errno. */
+typedef int (*bracket_op)(void *arg);
+
+static int run_bracket(struct mmn_state *state, struct mmn_invalidate_desc *desc,
+		       unsigned int flags, bracket_op op, void *arg)
+{
+	struct bracket b = { .start = desc->start, .end = desc->end };
+	int ret;
+
+	if (!state || (flags & ~MMN_NONBLOCK))
+		return -EINVAL;
+	desc->flags = flags & MMN_NONBLOCK ? 0 : MMN_INVALIDATE_BLOCKABLE;
+
+	ret = mmn_invalidate_start(state, desc);
+	if (ret)
+		return ret;	/* refused: memory untouched */
+	bracket_announce(&b);
+	ret = op(arg);
+	bracket_withdraw(&b);
+	/* Even when the syscall failed: readers retry, nothing stays odd. */
+	mmn_invalidate_end(state, desc);
+	return ret;
+}
+
+static int errno_ret(long r)
+{
+	return r < 0 ? -errno : 0;
+}
+
+struct munmap_args {
+	void *addr;
+	size_t len;
+};
+
+static int do_munmap(void *p)
+{
+	struct munmap_args *a = p;
+
+	return errno_ret(munmap(a->addr, a->len));
+}
+
+MMN_EXPORT int mmn_munmap(struct mmn_state *state, void *addr, size_t len,
+			  unsigned int flags)
+{
+	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_UNMAP };
+	struct munmap_args a = { addr, len };
+	int ret = page_range(addr, len, &desc.start, &desc.end);
+
+	return ret ? ret : run_bracket(state, &desc, flags, do_munmap, &a);
+}
+
+/* Whether ADVICE can change what a translation of the range refers to. */
+static bool advice_discards(int advice)
+{
+	switch (advice) {
+	case MADV_DONTNEED:
+	case MADV_REMOVE:
+	case MADV_FREE:
+#ifdef MADV_DONTNEED_LOCKED
+	case MADV_DONTNEED_LOCKED:
+#endif
+#ifdef MADV_PAGEOUT
+	case MADV_PAGEOUT:
+#endif
+#ifdef MADV_COLD
+	case MADV_COLD:
+#endif
+		return true;
+	default:
+		return false;
+	}
+}
+
+struct madvise_args {
+	void *addr;
+	size_t len;
+	int advice;
+};
+
+static int do_madvise(void *p)
+{
+	struct madvise_args *a = p;
+
+	return errno_ret(madvise(a->addr, a->len, a->advice));
+}
+
+MMN_EXPORT int mmn_madvise(struct mmn_state *state, void *addr, size_t len,
+			   int advice, unsigned int flags)
+{
+	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_CLEAR };
+	struct madvise_args a = { addr, len, advice };
+	int ret = page_range(addr, len, &desc.start, &desc.end);
+
+	if (ret)
+		return ret;
+	if (!advice_discards(advice)) {
+		if (!state || (flags & ~MMN_NONBLOCK))
+			return -EINVAL;
+		return do_madvise(&a);
+	}
+	return run_bracket(state, &desc, flags, do_madvise, &a);
+}
+
+struct mprotect_args {
+	void *addr;
+	size_t len;
+	int prot;
+};
+
+static int do_mprotect(void *p)
+{
+	struct mprotect_args *a = p;
+
+	return errno_ret(mprotect(a->addr, a->len, a->prot));
+}
+
+MMN_EXPORT int mmn_mprotect(struct mmn_state *state, void *addr, size_t len,
+			    int prot, unsigned int flags)
+{
+	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_PROTECTION_VMA };
+	struct mprotect_args a = { addr, len, prot };
+	int ret = page_range(addr, len, &desc.start, &desc.end);
+
+	return ret ? ret : run_bracket(state, &desc, flags, do_mprotect, &a);
+}
+
+struct mremap_args {
+	void *old_addr;
+	size_t old_len;
+	size_t new_len;
+	int flags;
+	void *fixed;
+	void *result;
+};
+
+static int do_mremap(void *p)
+{
+	struct mremap_args *a = p;
+
+	a->result = mremap(a->old_addr, a->old_len, a->new_len, a->flags, a->fixed);
+	return a->result == MAP_FAILED ? -errno : 0;
+}
+
+MMN_EXPORT int mmn_mremap(struct mmn_state *state, void *old_addr, size_t old_len,
+			  size_t new_len, int mremap_flags, void **new_addr,
+			  unsigned int flags)
+{
+	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_REMAP };
+	struct mremap_args a = { old_addr, old_len, new_len, mremap_flags, NULL, NULL };
+	int ret;
+
+	if (!new_addr || new_len == 0)
+		return -EINVAL;
+	ret = page_range(old_addr, old_len, &desc.start, &desc.end);
+	if (ret)
+		return ret;
+	if (mremap_flags & MREMAP_FIXED) {
+		a.fixed = *new_addr;
+		desc.remap_to = (uint64_t)(uintptr_t)a.fixed;
+	}
+	ret = run_bracket(state, &desc, flags, do_mremap, &a);
+	if (ret == 0)
+		*new_addr = a.result;
+	return ret;
+}
+
+struct punch_args {
+	int fd;
+	off_t offset;
+	off_t len;
+};
+
+static int do_punch(void *p)
+{
+	struct punch_args *a = p;
+
+	return errno_ret(fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				   a->offset, a->len));
+}
+
+MMN_EXPORT int mmn_punch_hole(struct mmn_state *state, int fd, off_t offset,
+			      off_t len, void *mapped_at, unsigned int flags)
+{
+	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_CLEAR };
+	struct punch_args a = { fd, offset, len };
+	int ret;
+
+	if (fd < 0 || offset < 0 || len <= 0 || ((uint64_t)offset & (page_size() - 1)))
+		return -EINVAL;
+	ret = page_range(mapped_at, (size_t)len, &desc.start, &desc.end);
+	return ret ? ret : run_bracket(state, &desc, flags, do_punch, &a);
+}
+
+struct mmap_args {
+	void *addr;
+	size_t len;
+	int prot;
+	int flags;
+	int fd;
+	off_t offset;
+};
+
+static int do_mmap_fixed(void *p)
+{
+	struct mmap_args *a = p;
+	void *r = mmap(a->addr, a->len, a->prot, a->flags | MAP_FIXED, a->fd, a->offset);
+
+	return r == MAP_FAILED ? -errno : 0;
+}
+
+MMN_EXPORT int mmn_mmap_fixed(struct mmn_state *state, void *addr, size_t len,
+			      int prot, int map_flags, int fd, off_t offset,
+			      unsigned int flags)
+{
+	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_UNMAP };
+	struct mmap_args a = { addr, len, prot, map_flags, fd, offset };
+	int ret = page_range(addr, len, &desc.start, &desc.end);
+
+	return ret ? ret : run_bracket(state, &desc, flags, do_mmap_fixed, &a);
+}
