@@ -64,12 +64,17 @@ static bool overlaps(const struct bracket *b, uint64_t start, uint64_t end)
 	return b->start <= last && start <= b_last;
 }
 
-static bool by_bracket(const struct bracket *snap, size_t n, uint64_t start, uint64_t end)
+/*
+ * Whether a bracket on our own state covered the event. A bracket on
+ * another state told other subscribers, not ours: report it.
+ */
+static bool by_bracket(const struct mmn_uffd_watch *w, const struct bracket *snap,
+		       size_t n, uint64_t start, uint64_t end)
 {
 	if (n > SNAPSHOT_MAX)
 		return false;	/* too many to tell: report, twice is safe */
 	for (size_t i = 0; i < n; i++)
-		if (overlaps(&snap[i], start, end))
+		if (snap[i].state == w->state && overlaps(&snap[i], start, end))
 			return true;
 	return false;
 }
@@ -124,7 +129,7 @@ static void handle(struct mmn_uffd_watch *w, const struct uffd_msg *msg,
 		return;	/* no faults: nothing is write-protected */
 	}
 	count(&w->events);
-	if (by_bracket(snap, n, start, end))
+	if (by_bracket(w, snap, n, start, end))
 		count(&w->bracketed);
 	else
 		report(w, start, end, event, remap_to);
