@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -209,6 +210,10 @@ MMN_EXPORT int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t 
 		return -EINVAL;
 	if ((uint64_t)len - 1 > UINT64_MAX - (uint64_t)(uintptr_t)addr)
 		return -EOVERFLOW;
+
+	/* The kernel says EINVAL for holes and unsupported memory alike. */
+	if (msync(addr, len, MS_ASYNC))
+		return errno == ENOMEM ? -ENOMEM : -errno;
 
 	w = calloc(1, sizeof(*w));
 	if (!w)

@@ -486,7 +486,8 @@ struct mmn_uffd_watch;
 
 /*
  * Watch [ADDR, ADDR + LEN) (page-aligned, already mapped) and report into
- * STATE. Returns 0, -EINVAL, -EOVERFLOW, -ENOMEM, -EPERM (userfaultfd not
+ * STATE. Returns 0, -EINVAL, -EOVERFLOW, -ENOMEM (out of memory, or part of
+ * the range is not mapped), -EPERM (userfaultfd not
  * permitted for this process: see /proc/sys/vm/unprivileged_userfaultfd),
  * -ENOSYS (no userfaultfd in this kernel), -EOPNOTSUPP (this kernel cannot
  * watch without servicing faults: no write-protect mode for this memory),
