@@ -127,12 +127,23 @@ static void scene_teardown(struct scene *s)
 		close(s->fd);
 }
 
-static struct mmn_uffd_stats watch_stats(struct scene *s)
+/*
+ * The watcher's counters once it has handled EVENTS events: it counts an
+ * event's outcome after the subscribers' callbacks return, so wait for it.
+ */
+static struct mmn_uffd_stats watch_stats(struct scene *s, uint64_t events)
 {
 	struct mmn_uffd_stats st = { .size = sizeof(st) };
+	time_t deadline = time(NULL) + REPORT_TIMEOUT_S;
 
-	ck_assert_int_eq(mmn_uffd_watch_stats(s->watch, &st), 0);
-	return st;
+	for (;;) {
+		ck_assert_int_eq(mmn_uffd_watch_stats(s->watch, &st), 0);
+		if (st.events >= events && st.reported + st.bracketed + st.refused == st.events)
+			return st;
+		ck_assert_msg(time(NULL) < deadline, "the watcher handled %llu of %llu events",
+			      (unsigned long long)st.events, (unsigned long long)events);
+		sched_yield();
+	}
 }
 
 static void assert_report(const struct mmn_invalidate_desc *d, enum mmn_event event,
@@ -198,7 +209,7 @@ START_TEST(foreign_munmap_reported_after)
 	run_foreign(FOREIGN_MUNMAP, target, 2 * page, NULL);
 	ck_assert_msg(rec_wait(&s.rec, 1), "no report of a foreign munmap");
 	assert_report(&s.rec.descs[0], MMN_EVENT_UNMAP, target, 2 * page);
-	ck_assert_uint_eq(watch_stats(&s).reported, 1);
+	ck_assert_uint_eq(watch_stats(&s, 1).reported, 1);
 	scene_teardown(&s);
 }
 END_TEST
@@ -267,7 +278,7 @@ START_TEST(bracketed_changes_reported_once)
 	ck_assert_uint_eq(rec_calls(&s.rec), n + 1);
 	assert_report(&s.rec.descs[n], MMN_EVENT_CLEAR, s.base + 8 * page, page);
 
-	st = watch_stats(&s);
+	st = watch_stats(&s, 5);
 	ck_assert_uint_eq(st.bracketed, 4);	/* REMOVE, UNMAP, REMAP, UNMAP */
 	ck_assert_uint_eq(st.reported, 1);
 	ck_assert_uint_eq(st.events, 5);
