@@ -9,7 +9,6 @@
  * the userfaultfd watcher (uffd.c) while its syscall runs, so that the
  * events the syscall raises are not reported a second time.
  */
-#define _GNU_SOURCE
 #include "hostmem.h"
 
 #include <errno.h>

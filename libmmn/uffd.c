@@ -19,7 +19,6 @@
  * before read(): any bracket that raised that event was still blocked in
  * its syscall then, so it is in the snapshot.
  */
-#define _GNU_SOURCE
 #include "hostmem.h"
 
 #include <errno.h>

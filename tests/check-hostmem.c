@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The brackets around memory syscalls, on real anonymous, shared and memfd memory. */
-#define _GNU_SOURCE
 #include "config.h"
 
 #include <check.h>
@@ -20,35 +19,20 @@
 static size_t page;
 
 /* ------------------------------------------------------------------------
- * Memory of three kinds, each a loop index of the tests.
+ * Memory of each kind (testutil.h), each a loop index of the tests.
  */
 
-enum kind { ANON_PRIVATE, ANON_SHARED, MEMFD_SHARED, KINDS };
-
 struct region {
-	enum kind kind;
 	int fd;			/* memfd, or -1 */
 	unsigned char *base;
 	size_t len;
 };
 
-static void region_map(struct region *r, enum kind kind, size_t pages)
+static void region_map(struct region *r, enum test_mem_kind kind, size_t pages)
 {
-	int flags = kind == ANON_PRIVATE ? MAP_PRIVATE : MAP_SHARED;
-
-	r->kind = kind;
 	r->len = pages * page;
-	r->fd = -1;
-	if (kind == MEMFD_SHARED) {
-		r->fd = memfd_create("check-hostmem", MFD_CLOEXEC);
-		ck_assert_int_ge(r->fd, 0);
-		ck_assert_int_eq(ftruncate(r->fd, (off_t)r->len), 0);
-	} else {
-		flags |= MAP_ANONYMOUS;
-	}
-	r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE, flags, r->fd, 0);
-	ck_assert_ptr_ne(r->base, MAP_FAILED);
-	memset(r->base, PATTERN, r->len);
+	r->base = test_mem_map(kind, r->len, PATTERN, &r->fd);
+	ck_assert_ptr_nonnull(r->base);
 }
 
 static void region_unmap(struct region *r)
@@ -165,7 +149,7 @@ struct scene {
 	size_t target_len;		/* 2 pages */
 };
 
-static void scene_setup(struct scene *s, enum kind kind)
+static void scene_setup(struct scene *s, enum test_mem_kind kind)
 {
 	memset(s, 0, sizeof(*s));
 	ck_assert_int_eq(mmn_state_new(&s->state), 0);
@@ -199,6 +183,17 @@ static void scene_teardown(struct scene *s)
 	region_unmap(&s->other);
 }
 
+/* The target was told CLEAR while it still held data, and is zero now. */
+static void assert_cleared(const struct scene *s)
+{
+	assert_desc(&s->hit, MMN_EVENT_CLEAR, s->target, s->target_len);
+	ck_assert_int_eq(s->hit.seen, PATTERN);
+	ck_assert_int_eq(s->target[0], 0);
+	ck_assert_int_eq(s->target[s->target_len - 1], 0);
+	ck_assert_int_eq(s->mem.base[4 * page], PATTERN);
+	scene_check_others_untouched(s);
+}
+
 /* ------------------------------------------------------------------------
  * Each bracket: called before the change, right event and range.
  */
@@ -207,7 +202,7 @@ START_TEST(munmap_bracket)
 {
 	struct scene s;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	ck_assert_int_eq(mmn_munmap(s.state, s.target, s.target_len, 0), 0);
 	assert_desc(&s.hit, MMN_EVENT_UNMAP, s.target, s.target_len);
 	ck_assert_int_eq(s.hit.seen, PATTERN);	/* still mapped during the callback */
@@ -220,19 +215,14 @@ END_TEST
 
 START_TEST(madvise_bracket)
 {
-	const enum kind kind = (enum kind)_i;
+	const enum test_mem_kind kind = (enum test_mem_kind)_i;
 	/* DONTNEED drops private pages; shared ones need REMOVE to lose data. */
-	const int advice = kind == ANON_PRIVATE ? MADV_DONTNEED : MADV_REMOVE;
+	const int advice = kind == TEST_MEM_PRIVATE ? MADV_DONTNEED : MADV_REMOVE;
 	struct scene s;
 
 	scene_setup(&s, kind);
 	ck_assert_int_eq(mmn_madvise(s.state, s.target, s.target_len, advice, 0), 0);
-	assert_desc(&s.hit, MMN_EVENT_CLEAR, s.target, s.target_len);
-	ck_assert_int_eq(s.hit.seen, PATTERN);
-	ck_assert_int_eq(s.target[0], 0);
-	ck_assert_int_eq(s.target[s.target_len - 1], 0);
-	ck_assert_int_eq(s.mem.base[4 * page], PATTERN);
-	scene_check_others_untouched(&s);
+	assert_cleared(&s);
 	scene_teardown(&s);
 }
 END_TEST
@@ -241,7 +231,7 @@ START_TEST(madvise_harmless_advice_invalidates_nothing)
 {
 	struct scene s;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	ck_assert_int_eq(mmn_madvise(s.state, s.target, s.target_len, MADV_WILLNEED, 0), 0);
 	ck_assert_int_eq(mmn_madvise(s.state, s.target, s.target_len, MADV_SEQUENTIAL, 0), 0);
 	ck_assert_int_eq(s.hit.calls, 0);
@@ -256,7 +246,7 @@ START_TEST(mprotect_bracket)
 	struct scene s;
 	char perms[5];
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	ck_assert_int_eq(mmn_mprotect(s.state, s.target, s.target_len, PROT_READ, 0), 0);
 	assert_desc(&s.hit, MMN_EVENT_PROTECTION_VMA, s.target, s.target_len);
 	perms_of(s.target, perms);
@@ -276,7 +266,7 @@ START_TEST(mremap_bracket_fixed)
 	unsigned char *dest;
 	void *to;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	/* A destination that is mapped, so the move replaces it. */
 	dest = mmap(NULL, s.target_len, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -310,7 +300,7 @@ START_TEST(mremap_bracket_grow)
 	struct scene s;
 	void *to = NULL;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	/* Grow the whole region: the kernel may move it, remap_to is unknown. */
 	ck_assert_int_eq(mmn_mremap(s.state, s.mem.base, s.mem.len, 4 * s.mem.len,
 				    MREMAP_MAYMOVE, &to, 0), 0);
@@ -334,15 +324,10 @@ START_TEST(punch_hole_bracket)
 {
 	struct scene s;
 
-	scene_setup(&s, MEMFD_SHARED);
+	scene_setup(&s, TEST_MEM_MEMFD);
 	ck_assert_int_eq(mmn_punch_hole(s.state, s.mem.fd, (off_t)(2 * page),
 					(off_t)s.target_len, s.target, 0), 0);
-	assert_desc(&s.hit, MMN_EVENT_CLEAR, s.target, s.target_len);
-	ck_assert_int_eq(s.hit.seen, PATTERN);
-	ck_assert_int_eq(s.target[0], 0);
-	ck_assert_int_eq(s.target[s.target_len - 1], 0);
-	ck_assert_int_eq(s.mem.base[4 * page], PATTERN);
-	scene_check_others_untouched(&s);
+	assert_cleared(&s);
 	scene_teardown(&s);
 }
 END_TEST
@@ -351,7 +336,7 @@ START_TEST(mmap_fixed_bracket)
 {
 	struct scene s;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	ck_assert_int_eq(mmn_mmap_fixed(s.state, s.target, s.target_len,
 					PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 					-1, 0, 0), 0);
@@ -368,7 +353,7 @@ START_TEST(length_rounds_up_to_pages)
 {
 	struct scene s;
 
-	scene_setup(&s, ANON_PRIVATE);
+	scene_setup(&s, TEST_MEM_PRIVATE);
 	ck_assert_int_eq(mmn_munmap(s.state, s.target, page + 1, 0), 0);
 	assert_desc(&s.hit, MMN_EVENT_UNMAP, s.target, 2 * page);
 	scene_teardown(&s);
@@ -401,7 +386,7 @@ START_TEST(nonblock_refusal_leaves_memory_untouched)
 	void *to = NULL;
 	char perms[5];
 
-	scene_setup(&s, MEMFD_SHARED);
+	scene_setup(&s, TEST_MEM_MEMFD);
 	s.hit.refuse = true;
 	ck_assert_int_eq(nonblock_call(_i, &s, &to), -EAGAIN);
 	ck_assert_int_eq(s.hit.calls, 0);
@@ -428,7 +413,7 @@ START_TEST(mremap_refused_destination)
 	struct scene s;
 	void *to;
 
-	scene_setup(&s, ANON_PRIVATE);
+	scene_setup(&s, TEST_MEM_PRIVATE);
 	s.after.refuse = true;	/* page 4 is the destination */
 	to = s.mem.base + 4 * page;
 	ck_assert_int_eq(mmn_mremap(s.state, s.target, s.target_len, s.target_len,
@@ -449,7 +434,7 @@ START_TEST(syscall_failure_still_ends)
 	uint64_t seq;
 	void *to;
 
-	scene_setup(&s, ANON_PRIVATE);
+	scene_setup(&s, TEST_MEM_PRIVATE);
 	seq = mmn_range_read_begin(&s.hit.rsub);
 
 	/* MADV_REMOVE is refused for private anonymous memory. */
@@ -489,7 +474,7 @@ START_TEST(bad_arguments_invalidate_nothing)
 	struct scene s;
 	void *to = NULL;
 
-	scene_setup(&s, ANON_PRIVATE);
+	scene_setup(&s, TEST_MEM_PRIVATE);
 	ck_assert_int_eq(mmn_munmap(s.state, s.target + 1, page, 0), -EINVAL);
 	ck_assert_int_eq(mmn_munmap(s.state, s.target, 0, 0), -EINVAL);
 	ck_assert_int_eq(mmn_munmap(NULL, s.target, page, 0), -EINVAL);
@@ -655,14 +640,14 @@ static Suite *hostmem_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("brackets");
-	tcase_add_loop_test(tc, munmap_bracket, 0, KINDS);
-	tcase_add_loop_test(tc, madvise_bracket, 0, KINDS);
-	tcase_add_loop_test(tc, madvise_harmless_advice_invalidates_nothing, 0, KINDS);
-	tcase_add_loop_test(tc, mprotect_bracket, 0, KINDS);
-	tcase_add_loop_test(tc, mremap_bracket_fixed, 0, KINDS);
-	tcase_add_loop_test(tc, mremap_bracket_grow, 0, KINDS);
+	tcase_add_loop_test(tc, munmap_bracket, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, madvise_bracket, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, madvise_harmless_advice_invalidates_nothing, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, mprotect_bracket, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, mremap_bracket_fixed, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, mremap_bracket_grow, 0, TEST_MEM_KINDS);
 	tcase_add_test(tc, punch_hole_bracket);
-	tcase_add_loop_test(tc, mmap_fixed_bracket, 0, KINDS);
+	tcase_add_loop_test(tc, mmap_fixed_bracket, 0, TEST_MEM_KINDS);
 	tcase_add_test(tc, length_rounds_up_to_pages);
 	suite_add_tcase(s, tc);
 

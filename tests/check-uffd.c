@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The userfaultfd watcher: foreign changes reported after the fact, brackets once. */
-#define _GNU_SOURCE
 #include "config.h"
 
 #include <check.h>
@@ -19,8 +18,6 @@
 #define REPORT_TIMEOUT_S 20	/* a bound on a wait that must end; never reached */
 
 static size_t page;
-
-enum kind { ANON_PRIVATE, ANON_SHARED, MEMFD_SHARED, KINDS };
 
 /* ------------------------------------------------------------------------
  * A subscription over the whole watched region that records every call;
@@ -91,23 +88,12 @@ struct scene {
 	int fd;
 };
 
-static void scene_setup(struct scene *s, enum kind kind)
+static void scene_setup(struct scene *s, enum test_mem_kind kind)
 {
-	int flags = kind == ANON_PRIVATE ? MAP_PRIVATE : MAP_SHARED;
-
 	memset(s, 0, sizeof(*s));
 	s->len = PAGES * page;
-	s->fd = -1;
-	if (kind == MEMFD_SHARED) {
-		s->fd = memfd_create("check-uffd", MFD_CLOEXEC);
-		ck_assert_int_ge(s->fd, 0);
-		ck_assert_int_eq(ftruncate(s->fd, (off_t)s->len), 0);
-	} else {
-		flags |= MAP_ANONYMOUS;
-	}
-	s->base = mmap(NULL, s->len, PROT_READ | PROT_WRITE, flags, s->fd, 0);
-	ck_assert_ptr_ne(s->base, MAP_FAILED);
-	memset(s->base, PATTERN, s->len);
+	s->base = test_mem_map(kind, s->len, PATTERN, &s->fd);
+	ck_assert_ptr_nonnull(s->base);
 
 	ck_assert_int_eq(mmn_state_new(&s->state), 0);
 	pthread_mutex_init(&s->rec.lock, NULL);
@@ -204,7 +190,7 @@ START_TEST(foreign_munmap_reported_after)
 	struct scene s;
 	unsigned char *target;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	target = s.base + 3 * page;
 	run_foreign(FOREIGN_MUNMAP, target, 2 * page, NULL);
 	ck_assert_msg(rec_wait(&s.rec, 1), "no report of a foreign munmap");
@@ -219,7 +205,7 @@ START_TEST(foreign_dontneed_reported_after)
 	struct scene s;
 	unsigned char *target;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	target = s.base + 5 * page;
 	run_foreign(FOREIGN_DONTNEED, target, 3 * page, NULL);
 	ck_assert_msg(rec_wait(&s.rec, 1), "no report of a foreign madvise");
@@ -233,7 +219,7 @@ START_TEST(foreign_mremap_reported_with_destination)
 	struct scene s;
 	unsigned char *target, *dest;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	target = s.base + 2 * page;
 	dest = mmap(NULL, 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(dest, MAP_FAILED);
@@ -261,7 +247,7 @@ START_TEST(bracketed_changes_reported_once)
 	void *to = NULL;
 	unsigned int n;
 
-	scene_setup(&s, (enum kind)_i);
+	scene_setup(&s, (enum test_mem_kind)_i);
 	ck_assert_int_eq(mmn_madvise(s.state, s.base, page, MADV_DONTNEED, 0), 0);
 	ck_assert_int_eq(mmn_munmap(s.state, s.base + page, page, 0), 0);
 	to = s.base + page;
@@ -292,7 +278,7 @@ START_TEST(bracket_on_other_state_is_reported)
 	struct mmn_state *other;
 	struct scene s;
 
-	scene_setup(&s, ANON_PRIVATE);
+	scene_setup(&s, TEST_MEM_PRIVATE);
 	ck_assert_int_eq(mmn_state_new(&other), 0);
 	ck_assert_int_eq(mmn_madvise(other, s.base + 4 * page, page, MADV_DONTNEED, 0), 0);
 	ck_assert_msg(rec_wait(&s.rec, 1), "a bracket on another state hid the change");
@@ -306,7 +292,7 @@ START_TEST(stop_ends_reports)
 {
 	struct scene s;
 
-	scene_setup(&s, ANON_PRIVATE);
+	scene_setup(&s, TEST_MEM_PRIVATE);
 	mmn_uffd_watch_stop(s.watch);
 	s.watch = NULL;
 	/* Unregistered: the kernel no longer waits for anyone, nobody reports. */
@@ -331,7 +317,7 @@ START_TEST(bad_arguments)
 	struct scene s;
 	void *hole;
 
-	scene_setup(&s, ANON_PRIVATE);
+	scene_setup(&s, TEST_MEM_PRIVATE);
 	ck_assert_int_eq(mmn_uffd_watch_start(NULL, s.base, page, &w), -EINVAL);
 	ck_assert_int_eq(mmn_uffd_watch_start(s.state, s.base + 1, page, &w), -EINVAL);
 	ck_assert_int_eq(mmn_uffd_watch_start(s.state, s.base, page + 1, &w), -EINVAL);
@@ -360,13 +346,13 @@ static Suite *uffd_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("foreign changes");
-	tcase_add_loop_test(tc, foreign_munmap_reported_after, 0, KINDS);
-	tcase_add_loop_test(tc, foreign_dontneed_reported_after, 0, KINDS);
-	tcase_add_loop_test(tc, foreign_mremap_reported_with_destination, 0, KINDS);
+	tcase_add_loop_test(tc, foreign_munmap_reported_after, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, foreign_dontneed_reported_after, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, foreign_mremap_reported_with_destination, 0, TEST_MEM_KINDS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("brackets");
-	tcase_add_loop_test(tc, bracketed_changes_reported_once, 0, KINDS);
+	tcase_add_loop_test(tc, bracketed_changes_reported_once, 0, TEST_MEM_KINDS);
 	tcase_add_test(tc, bracket_on_other_state_is_reported);
 	suite_add_tcase(s, tc);
 
