@@ -26,6 +26,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -168,6 +169,22 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The watcher's thread blocks every signal: process-directed ones (SIGINT,
+ * a VMM's vCPU kick) belong to the application's threads, not to ours.
+ */
+static int start_thread(struct mmn_uffd_watch *w)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&w->thread, NULL, watch_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -err;
+}
+
 static int open_uffd(void)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -232,7 +249,7 @@ MMN_EXPORT int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t 
 		ret = -errno;
 		goto fail_uffd;
 	}
-	ret = -pthread_create(&w->thread, NULL, watch_main, w);
+	ret = start_thread(w);
 	if (ret)
 		goto fail_stop;
 	*watchp = w;
