@@ -9,7 +9,6 @@
  * the userfaultfd watcher (uffd.c) while its syscall runs, so that the
  * events the syscall raises are not reported a second time.
  */
-#define _GNU_SOURCE
 #include "hostmem.h"
 
 #include <errno.h>
@@ -89,24 +88,41 @@ static int page_range(const void *addr, size_t len, uint64_t *start, uint64_t *e
 /* The syscall a bracket makes: returns 0 or -errno. */
 typedef int (*bracket_op)(void *arg);
 
-static int run_bracket(struct mmn_state *state, struct mmn_invalidate_desc *desc,
-		       unsigned int flags, bracket_op op, void *arg)
+/*
+ * Start an invalidation for each of the N descs (a syscall may change two
+ * ranges: mremap's source and the destination it maps over), make the
+ * syscall, end them all. A refusal ends those already started and leaves
+ * memory untouched.
+ */
+static int run_bracket(struct mmn_state *state, struct mmn_invalidate_desc *descs,
+		       size_t n, unsigned int flags, bracket_op op, void *arg)
 {
-	struct bracket b = { .start = desc->start, .end = desc->end };
-	int ret;
+	struct bracket b[2];
+	size_t started, i;
+	int ret = 0;
 
 	if (!state || (flags & ~MMN_NONBLOCK))
 		return -EINVAL;
-	desc->flags = flags & MMN_NONBLOCK ? 0 : MMN_INVALIDATE_BLOCKABLE;
 
-	ret = mmn_invalidate_start(state, desc);
-	if (ret)
-		return ret;	/* refused: memory untouched */
-	bracket_announce(&b);
-	ret = op(arg);
-	bracket_withdraw(&b);
+	for (started = 0; started < n; started++) {
+		descs[started].flags = flags & MMN_NONBLOCK ? 0 : MMN_INVALIDATE_BLOCKABLE;
+		ret = mmn_invalidate_start(state, &descs[started]);
+		if (ret)
+			break;	/* refused: memory untouched */
+	}
+	if (ret == 0) {
+		for (i = 0; i < n; i++) {
+			b[i] = (struct bracket){ .state = state, .start = descs[i].start,
+						 .end = descs[i].end };
+			bracket_announce(&b[i]);
+		}
+		ret = op(arg);
+		for (i = 0; i < n; i++)
+			bracket_withdraw(&b[i]);
+	}
 	/* Even when the syscall failed: readers retry, nothing stays odd. */
-	mmn_invalidate_end(state, desc);
+	while (started--)
+		mmn_invalidate_end(state, &descs[started]);
 	return ret;
 }
 
@@ -134,7 +150,7 @@ MMN_EXPORT int mmn_munmap(struct mmn_state *state, void *addr, size_t len,
 	struct munmap_args a = { addr, len };
 	int ret = page_range(addr, len, &desc.start, &desc.end);
 
-	return ret ? ret : run_bracket(state, &desc, flags, do_munmap, &a);
+	return ret ? ret : run_bracket(state, &desc, 1, flags, do_munmap, &a);
 }
 
 /* Whether ADVICE can change what a translation of the range refers to. */
@@ -186,7 +202,7 @@ MMN_EXPORT int mmn_madvise(struct mmn_state *state, void *addr, size_t len,
 			return -EINVAL;
 		return do_madvise(&a);
 	}
-	return run_bracket(state, &desc, flags, do_madvise, &a);
+	return run_bracket(state, &desc, 1, flags, do_madvise, &a);
 }
 
 struct mprotect_args {
@@ -209,7 +225,7 @@ MMN_EXPORT int mmn_mprotect(struct mmn_state *state, void *addr, size_t len,
 	struct mprotect_args a = { addr, len, prot };
 	int ret = page_range(addr, len, &desc.start, &desc.end);
 
-	return ret ? ret : run_bracket(state, &desc, flags, do_mprotect, &a);
+	return ret ? ret : run_bracket(state, &desc, 1, flags, do_mprotect, &a);
 }
 
 struct mremap_args {
@@ -233,20 +249,29 @@ MMN_EXPORT int mmn_mremap(struct mmn_state *state, void *old_addr, size_t old_le
 			  size_t new_len, int mremap_flags, void **new_addr,
 			  unsigned int flags)
 {
-	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_REMAP };
+	/* [0]: the source moves; [1]: with MREMAP_FIXED, what the move maps over. */
+	struct mmn_invalidate_desc desc[2] = {
+		{ .event = MMN_EVENT_REMAP },
+		{ .event = MMN_EVENT_UNMAP },
+	};
 	struct mremap_args a = { old_addr, old_len, new_len, mremap_flags, NULL, NULL };
+	size_t n = 1;
 	int ret;
 
 	if (!new_addr || new_len == 0)
 		return -EINVAL;
-	ret = page_range(old_addr, old_len, &desc.start, &desc.end);
+	ret = page_range(old_addr, old_len, &desc[0].start, &desc[0].end);
 	if (ret)
 		return ret;
 	if (mremap_flags & MREMAP_FIXED) {
 		a.fixed = *new_addr;
-		desc.remap_to = (uint64_t)(uintptr_t)a.fixed;
+		ret = page_range(a.fixed, new_len, &desc[1].start, &desc[1].end);
+		if (ret)
+			return ret;
+		desc[0].remap_to = desc[1].start;
+		n = 2;
 	}
-	ret = run_bracket(state, &desc, flags, do_mremap, &a);
+	ret = run_bracket(state, desc, n, flags, do_mremap, &a);
 	if (ret == 0)
 		*new_addr = a.result;
 	return ret;
@@ -276,7 +301,7 @@ MMN_EXPORT int mmn_punch_hole(struct mmn_state *state, int fd, off_t offset,
 	if (fd < 0 || offset < 0 || len <= 0 || ((uint64_t)offset & (page_size() - 1)))
 		return -EINVAL;
 	ret = page_range(mapped_at, (size_t)len, &desc.start, &desc.end);
-	return ret ? ret : run_bracket(state, &desc, flags, do_punch, &a);
+	return ret ? ret : run_bracket(state, &desc, 1, flags, do_punch, &a);
 }
 
 struct mmap_args {
@@ -304,5 +329,5 @@ MMN_EXPORT int mmn_mmap_fixed(struct mmn_state *state, void *addr, size_t len,
 	struct mmap_args a = { addr, len, prot, map_flags, fd, offset };
 	int ret = page_range(addr, len, &desc.start, &desc.end);
 
-	return ret ? ret : run_bracket(state, &desc, flags, do_mmap_fixed, &a);
+	return ret ? ret : run_bracket(state, &desc, 1, flags, do_mmap_fixed, &a);
 }

@@ -11,6 +11,7 @@
  * raises from changes made behind the VMM's back.
  */
 struct bracket {
+	const struct mmn_state *state;	/* the state the bracket invalidates */
 	uint64_t start;
 	uint64_t end;		/* 0: the top of the space */
 	struct bracket *next;

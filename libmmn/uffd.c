@@ -19,7 +19,6 @@
  * before read(): any bracket that raised that event was still blocked in
  * its syscall then, so it is in the snapshot.
  */
-#define _GNU_SOURCE
 #include "hostmem.h"
 
 #include <errno.h>
@@ -27,10 +26,12 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -64,12 +65,17 @@ static bool overlaps(const struct bracket *b, uint64_t start, uint64_t end)
 	return b->start <= last && start <= b_last;
 }
 
-static bool by_bracket(const struct bracket *snap, size_t n, uint64_t start, uint64_t end)
+/*
+ * Whether a bracket on our own state covered the event. A bracket on
+ * another state told other subscribers, not ours: report it.
+ */
+static bool by_bracket(const struct mmn_uffd_watch *w, const struct bracket *snap,
+		       size_t n, uint64_t start, uint64_t end)
 {
 	if (n > SNAPSHOT_MAX)
 		return false;	/* too many to tell: report, twice is safe */
 	for (size_t i = 0; i < n; i++)
-		if (overlaps(&snap[i], start, end))
+		if (snap[i].state == w->state && overlaps(&snap[i], start, end))
 			return true;
 	return false;
 }
@@ -124,7 +130,7 @@ static void handle(struct mmn_uffd_watch *w, const struct uffd_msg *msg,
 		return;	/* no faults: nothing is write-protected */
 	}
 	count(&w->events);
-	if (by_bracket(snap, n, start, end))
+	if (by_bracket(w, snap, n, start, end))
 		count(&w->bracketed);
 	else
 		report(w, start, end, event, remap_to);
@@ -161,6 +167,22 @@ static void *watch_main(void *arg)
 		handle(w, &msg, snap, n);
 	}
 	return NULL;
+}
+
+/*
+ * The watcher's thread blocks every signal: process-directed ones (SIGINT,
+ * a VMM's vCPU kick) belong to the application's threads, not to ours.
+ */
+static int start_thread(struct mmn_uffd_watch *w)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&w->thread, NULL, watch_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -err;
 }
 
 static int open_uffd(void)
@@ -205,6 +227,10 @@ MMN_EXPORT int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t 
 	if ((uint64_t)len - 1 > UINT64_MAX - (uint64_t)(uintptr_t)addr)
 		return -EOVERFLOW;
 
+	/* The kernel says EINVAL for holes and unsupported memory alike. */
+	if (msync(addr, len, MS_ASYNC))
+		return errno == ENOMEM ? -ENOMEM : -errno;
+
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -223,7 +249,7 @@ MMN_EXPORT int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t 
 		ret = -errno;
 		goto fail_uffd;
 	}
-	ret = -pthread_create(&w->thread, NULL, watch_main, w);
+	ret = start_thread(w);
 	if (ret)
 		goto fail_stop;
 	*watchp = w;

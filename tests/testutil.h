@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -103,6 +104,34 @@ static inline const char *test_expect_abort(void (*fn)(void *), void *arg,
 		return why;
 	}
 	return NULL;
+}
+
+/* The kinds of memory a VMM backs guest RAM with. */
+enum test_mem_kind { TEST_MEM_PRIVATE, TEST_MEM_SHARED, TEST_MEM_MEMFD, TEST_MEM_KINDS };
+
+/*
+ * Map LEN bytes of KIND, read-write, filled with FILL. *FD gets the memfd,
+ * or -1. Returns NULL on failure.
+ */
+static inline unsigned char *test_mem_map(enum test_mem_kind kind, size_t len,
+					  int fill, int *fd)
+{
+	int flags = kind == TEST_MEM_PRIVATE ? MAP_PRIVATE : MAP_SHARED;
+	void *p;
+
+	*fd = -1;
+	if (kind == TEST_MEM_MEMFD) {
+		*fd = memfd_create("libmmn-test", MFD_CLOEXEC);
+		if (*fd < 0 || ftruncate(*fd, (off_t)len))
+			return NULL;
+	} else {
+		flags |= MAP_ANONYMOUS;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, *fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, fill, len);
+	return p;
 }
 
 #endif /* MMN_TESTUTIL_H */

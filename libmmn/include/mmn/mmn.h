@@ -442,7 +442,10 @@ int mmn_mprotect(struct mmn_state *state, void *addr, size_t len, int prot,
 /*
  * mremap(2): MMN_EVENT_REMAP of [OLD_ADDR, OLD_ADDR + OLD_LEN), with
  * desc.remap_to set when MREMAP_FIXED names the destination (*NEW_ADDR on
- * entry), else 0. On success *NEW_ADDR is where the mapping now is.
+ * entry, page-aligned), else 0. With MREMAP_FIXED the destination
+ * [*NEW_ADDR, *NEW_ADDR + NEW_LEN), whose old mapping the move replaces,
+ * is invalidated too, as MMN_EVENT_UNMAP. On success *NEW_ADDR is where
+ * the mapping now is.
  */
 int mmn_mremap(struct mmn_state *state, void *old_addr, size_t old_len,
 	       size_t new_len, int mremap_flags, void **new_addr,
@@ -483,7 +486,8 @@ struct mmn_uffd_watch;
 
 /*
  * Watch [ADDR, ADDR + LEN) (page-aligned, already mapped) and report into
- * STATE. Returns 0, -EINVAL, -EOVERFLOW, -ENOMEM, -EPERM (userfaultfd not
+ * STATE. Returns 0, -EINVAL, -EOVERFLOW, -ENOMEM (out of memory, or part of
+ * the range is not mapped), -EPERM (userfaultfd not
  * permitted for this process: see /proc/sys/vm/unprivileged_userfaultfd),
  * -ENOSYS (no userfaultfd in this kernel), -EOPNOTSUPP (this kernel cannot
  * watch without servicing faults: no write-protect mode for this memory),

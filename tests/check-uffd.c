@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/* The userfaultfd watcher: foreign changes reported after the fact, brackets once. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <mmn/mmn.h>
+
+#include "testutil.h"
+
+#define PAGES 16
+#define PATTERN 0xa5
+#define MAX_CALLS 16
+#define REPORT_TIMEOUT_S 20	/* a bound on a wait that must end; never reached */
+
+static size_t page;
+
+/* ------------------------------------------------------------------------
+ * A subscription over the whole watched region that records every call;
+ * the watcher calls it from its own thread, so waits go through a condvar.
+ */
+
+struct recorder {
+	struct mmn_range_sub rsub;
+	pthread_mutex_t lock;
+	pthread_cond_t called;
+	unsigned int calls;
+	struct mmn_invalidate_desc descs[MAX_CALLS];
+};
+
+static bool rec_invalidate(struct mmn_range_sub *rsub,
+			   const struct mmn_invalidate_desc *desc, uint64_t cur_seq)
+{
+	struct recorder *r = mmn_container_of(rsub, struct recorder, rsub);
+
+	pthread_mutex_lock(&r->lock);
+	mmn_range_set_seq(rsub, cur_seq);
+	if (r->calls < MAX_CALLS)
+		r->descs[r->calls] = *desc;
+	r->calls++;
+	pthread_cond_broadcast(&r->called);
+	pthread_mutex_unlock(&r->lock);
+	return true;
+}
+
+static const struct mmn_range_sub_ops rec_ops = { .invalidate = rec_invalidate };
+
+/* Wait until the recorder has had N calls; false if that never happens. */
+static bool rec_wait(struct recorder *r, unsigned int n)
+{
+	struct timespec deadline;
+	int err = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += REPORT_TIMEOUT_S;
+	pthread_mutex_lock(&r->lock);
+	while (r->calls < n && err == 0)
+		err = pthread_cond_timedwait(&r->called, &r->lock, &deadline);
+	n = r->calls >= n;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+static unsigned int rec_calls(struct recorder *r)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->calls;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+/* ------------------------------------------------------------------------
+ * The scene: a watched region with a recorder over it.
+ */
+
+struct scene {
+	struct mmn_state *state;
+	struct mmn_uffd_watch *watch;
+	struct recorder rec;
+	unsigned char *base;
+	size_t len;
+	int fd;
+};
+
+static void scene_setup(struct scene *s, enum test_mem_kind kind)
+{
+	memset(s, 0, sizeof(*s));
+	s->len = PAGES * page;
+	s->base = test_mem_map(kind, s->len, PATTERN, &s->fd);
+	ck_assert_ptr_nonnull(s->base);
+
+	ck_assert_int_eq(mmn_state_new(&s->state), 0);
+	pthread_mutex_init(&s->rec.lock, NULL);
+	pthread_cond_init(&s->rec.called, NULL);
+	ck_assert_int_eq(mmn_range_sub_insert(&s->rec.rsub, s->state, (uintptr_t)s->base,
+					      s->len, &rec_ops), 0);
+	ck_assert_int_eq(mmn_uffd_watch_start(s->state, s->base, s->len, &s->watch), 0);
+}
+
+static void scene_teardown(struct scene *s)
+{
+	mmn_uffd_watch_stop(s->watch);
+	mmn_range_sub_remove(&s->rec.rsub);
+	mmn_state_free(s->state);
+	munmap(s->base, s->len);
+	if (s->fd >= 0)
+		close(s->fd);
+}
+
+/*
+ * The watcher's counters once it has handled EVENTS events: it counts an
+ * event's outcome after the subscribers' callbacks return, so wait for it.
+ */
+static struct mmn_uffd_stats watch_stats(struct scene *s, uint64_t events)
+{
+	struct mmn_uffd_stats st = { .size = sizeof(st) };
+	time_t deadline = time(NULL) + REPORT_TIMEOUT_S;
+
+	for (;;) {
+		ck_assert_int_eq(mmn_uffd_watch_stats(s->watch, &st), 0);
+		if (st.events >= events && st.reported + st.bracketed + st.refused == st.events)
+			return st;
+		ck_assert_msg(time(NULL) < deadline, "the watcher handled %llu of %llu events",
+			      (unsigned long long)st.events, (unsigned long long)events);
+		sched_yield();
+	}
+}
+
+static void assert_report(const struct mmn_invalidate_desc *d, enum mmn_event event,
+			  const void *start, size_t len)
+{
+	ck_assert_int_eq(d->event, event);
+	ck_assert_uint_eq(d->start, (uintptr_t)start);
+	ck_assert_uint_eq(d->end, (uintptr_t)start + len);
+	ck_assert(d->flags & MMN_INVALIDATE_AFTER);
+	ck_assert(d->flags & MMN_INVALIDATE_BLOCKABLE);
+}
+
+/* ------------------------------------------------------------------------
+ * Changes made by another thread, behind libmmn's back.
+ */
+
+enum foreign_op { FOREIGN_MUNMAP, FOREIGN_DONTNEED, FOREIGN_MREMAP };
+
+struct foreign {
+	enum foreign_op op;
+	void *addr;
+	size_t len;
+	void *to;
+	int err;
+};
+
+static void *foreign_main(void *arg)
+{
+	struct foreign *f = arg;
+
+	switch (f->op) {
+	case FOREIGN_MUNMAP:
+		f->err = munmap(f->addr, f->len) ? errno : 0;
+		break;
+	case FOREIGN_DONTNEED:
+		f->err = madvise(f->addr, f->len, MADV_DONTNEED) ? errno : 0;
+		break;
+	case FOREIGN_MREMAP:
+		f->err = mremap(f->addr, f->len, f->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+				f->to) == MAP_FAILED ? errno : 0;
+		break;
+	}
+	return NULL;
+}
+
+static void run_foreign(enum foreign_op op, void *addr, size_t len, void *to)
+{
+	struct foreign f = { .op = op, .addr = addr, .len = len, .to = to };
+	pthread_t thread;
+
+	ck_assert_int_eq(pthread_create(&thread, NULL, foreign_main, &f), 0);
+	pthread_join(thread, NULL);
+	ck_assert_int_eq(f.err, 0);
+}
+
+START_TEST(foreign_munmap_reported_after)
+{
+	struct scene s;
+	unsigned char *target;
+
+	scene_setup(&s, (enum test_mem_kind)_i);
+	target = s.base + 3 * page;
+	run_foreign(FOREIGN_MUNMAP, target, 2 * page, NULL);
+	ck_assert_msg(rec_wait(&s.rec, 1), "no report of a foreign munmap");
+	assert_report(&s.rec.descs[0], MMN_EVENT_UNMAP, target, 2 * page);
+	ck_assert_uint_eq(watch_stats(&s, 1).reported, 1);
+	scene_teardown(&s);
+}
+END_TEST
+
+START_TEST(foreign_dontneed_reported_after)
+{
+	struct scene s;
+	unsigned char *target;
+
+	scene_setup(&s, (enum test_mem_kind)_i);
+	target = s.base + 5 * page;
+	run_foreign(FOREIGN_DONTNEED, target, 3 * page, NULL);
+	ck_assert_msg(rec_wait(&s.rec, 1), "no report of a foreign madvise");
+	assert_report(&s.rec.descs[0], MMN_EVENT_CLEAR, target, 3 * page);
+	scene_teardown(&s);
+}
+END_TEST
+
+START_TEST(foreign_mremap_reported_with_destination)
+{
+	struct scene s;
+	unsigned char *target, *dest;
+
+	scene_setup(&s, (enum test_mem_kind)_i);
+	target = s.base + 2 * page;
+	dest = mmap(NULL, 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(dest, MAP_FAILED);
+	run_foreign(FOREIGN_MREMAP, target, 2 * page, dest);
+	/* The kernel sends REMAP, then UNMAP of the old range. */
+	ck_assert_msg(rec_wait(&s.rec, 2), "%u reports of a foreign mremap", rec_calls(&s.rec));
+	assert_report(&s.rec.descs[0], MMN_EVENT_REMAP, target, 2 * page);
+	ck_assert_uint_eq(s.rec.descs[0].remap_to, (uintptr_t)dest);
+	assert_report(&s.rec.descs[1], MMN_EVENT_UNMAP, target, 2 * page);
+	ck_assert_int_eq(dest[0], PATTERN);
+	munmap(dest, 2 * page);
+	scene_teardown(&s);
+}
+END_TEST
+
+/*
+ * A bracketed change is told once, by the bracket, before it happens. The
+ * watcher sees its events, in order; a foreign change made afterwards is
+ * the fence that proves the watcher has handled them all.
+ */
+START_TEST(bracketed_changes_reported_once)
+{
+	struct scene s;
+	struct mmn_uffd_stats st;
+	void *to = NULL;
+	unsigned int n;
+
+	scene_setup(&s, (enum test_mem_kind)_i);
+	ck_assert_int_eq(mmn_madvise(s.state, s.base, page, MADV_DONTNEED, 0), 0);
+	ck_assert_int_eq(mmn_munmap(s.state, s.base + page, page, 0), 0);
+	to = s.base + page;
+	ck_assert_int_eq(mmn_mremap(s.state, s.base + 2 * page, page, page,
+				    MREMAP_MAYMOVE | MREMAP_FIXED, &to, 0), 0);
+	n = rec_calls(&s.rec);
+	/* madvise, munmap, mremap (source, and its destination inside the region) */
+	ck_assert_uint_eq(n, 4);
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert(!(s.rec.descs[i].flags & MMN_INVALIDATE_AFTER));
+
+	run_foreign(FOREIGN_DONTNEED, s.base + 8 * page, page, NULL);
+	ck_assert(rec_wait(&s.rec, n + 1));
+	ck_assert_uint_eq(rec_calls(&s.rec), n + 1);
+	assert_report(&s.rec.descs[n], MMN_EVENT_CLEAR, s.base + 8 * page, page);
+
+	st = watch_stats(&s, 5);
+	ck_assert_uint_eq(st.bracketed, 4);	/* REMOVE, UNMAP, REMAP, UNMAP */
+	ck_assert_uint_eq(st.reported, 1);
+	ck_assert_uint_eq(st.events, 5);
+	scene_teardown(&s);
+}
+END_TEST
+
+/* A bracket on another state told other subscribers: ours still hear it. */
+START_TEST(bracket_on_other_state_is_reported)
+{
+	struct mmn_state *other;
+	struct scene s;
+
+	scene_setup(&s, TEST_MEM_PRIVATE);
+	ck_assert_int_eq(mmn_state_new(&other), 0);
+	ck_assert_int_eq(mmn_madvise(other, s.base + 4 * page, page, MADV_DONTNEED, 0), 0);
+	ck_assert_msg(rec_wait(&s.rec, 1), "a bracket on another state hid the change");
+	assert_report(&s.rec.descs[0], MMN_EVENT_CLEAR, s.base + 4 * page, page);
+	mmn_state_free(other);
+	scene_teardown(&s);
+}
+END_TEST
+
+START_TEST(stop_ends_reports)
+{
+	struct scene s;
+
+	scene_setup(&s, TEST_MEM_PRIVATE);
+	mmn_uffd_watch_stop(s.watch);
+	s.watch = NULL;
+	/* Unregistered: the kernel no longer waits for anyone, nobody reports. */
+	run_foreign(FOREIGN_MUNMAP, s.base, page, NULL);
+	ck_assert_uint_eq(rec_calls(&s.rec), 0);
+	{
+		struct mmn_stats st = { .size = sizeof(st) };
+
+		ck_assert_int_eq(mmn_state_stats(s.state, &st), 0);
+		ck_assert_uint_eq(st.invalidations_started, 0);
+	}
+	mmn_range_sub_remove(&s.rec.rsub);
+	mmn_state_free(s.state);
+	munmap(s.base, s.len);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+	struct mmn_uffd_watch *w = NULL, *again = NULL;
+	struct mmn_uffd_stats st = { .size = 0 };
+	struct scene s;
+	void *hole;
+
+	scene_setup(&s, TEST_MEM_PRIVATE);
+	ck_assert_int_eq(mmn_uffd_watch_start(NULL, s.base, page, &w), -EINVAL);
+	ck_assert_int_eq(mmn_uffd_watch_start(s.state, s.base + 1, page, &w), -EINVAL);
+	ck_assert_int_eq(mmn_uffd_watch_start(s.state, s.base, page + 1, &w), -EINVAL);
+	ck_assert_int_eq(mmn_uffd_watch_start(s.state, s.base, 0, &w), -EINVAL);
+	ck_assert_int_eq(mmn_uffd_watch_start(s.state, s.base, page, NULL), -EINVAL);
+	ck_assert_int_eq(mmn_uffd_watch_start(s.state, (void *)(UINTPTR_MAX - (page - 1)),
+					      2 * page, &w), -EOVERFLOW);
+	/* Only one userfaultfd per mapping: the kernel says EBUSY. */
+	ck_assert_int_eq(mmn_uffd_watch_start(s.state, s.base, page, &again), -EBUSY);
+	/* A range that is not mapped. */
+	hole = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(hole, MAP_FAILED);
+	munmap(hole, page);
+	ck_assert_int_eq(mmn_uffd_watch_start(s.state, hole, page, &w), -ENOMEM);
+	ck_assert_ptr_null(w);
+	ck_assert_ptr_null(again);
+	ck_assert_int_eq(mmn_uffd_watch_stats(s.watch, &st), -EINVAL);
+	ck_assert_int_eq(mmn_uffd_watch_stats(NULL, &st), -EINVAL);
+	scene_teardown(&s);
+}
+END_TEST
+
+static Suite *uffd_suite(void)
+{
+	Suite *s = suite_create("uffd");
+	TCase *tc;
+
+	tc = tcase_create("foreign changes");
+	tcase_add_loop_test(tc, foreign_munmap_reported_after, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, foreign_dontneed_reported_after, 0, TEST_MEM_KINDS);
+	tcase_add_loop_test(tc, foreign_mremap_reported_with_destination, 0, TEST_MEM_KINDS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("brackets");
+	tcase_add_loop_test(tc, bracketed_changes_reported_once, 0, TEST_MEM_KINDS);
+	tcase_add_test(tc, bracket_on_other_state_is_reported);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifecycle");
+	tcase_add_test(tc, stop_ends_reports);
+	tcase_add_test(tc, bad_arguments);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* Whether this process may watch at all; if not, say why and skip. */
+static const char *watch_unavailable(void)
+{
+	static char why[160];
+	struct mmn_uffd_watch *w;
+	struct mmn_state *state;
+	void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ret;
+
+	if (p == MAP_FAILED || mmn_state_new(&state))
+		return "cannot set up the probe";
+	ret = mmn_uffd_watch_start(state, p, page, &w);
+	if (ret == 0)
+		mmn_uffd_watch_stop(w);
+	mmn_state_free(state);
+	munmap(p, page);
+	if (ret == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "userfaultfd watching is unavailable here: %s", strerror(-ret));
+	return why;
+}
+
+int main(void)
+{
+	const char *why;
+	SRunner *sr;
+	int failed;
+
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	why = watch_unavailable();
+	if (why) {
+		printf("SKIP: %s\n", why);
+		return 77;
+	}
+	sr = srunner_create(uffd_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
