@@ -153,8 +153,19 @@ MMN_EXPORT int mmn_munmap(struct mmn_state *state, void *addr, size_t len,
 	return ret ? ret : run_bracket(state, &desc, 1, flags, do_munmap, &a);
 }
 
-/* Whether ADVICE can change what a translation of the range refers to. */
-static bool advice_discards(int advice)
+/* Linux's values; glibc's headers lack them. */
+#ifndef MADV_SOFT_OFFLINE
+#define MADV_SOFT_OFFLINE 101
+#endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102	/* Linux 6.13 */
+#endif
+
+/*
+ * The event ADVICE amounts to, or false when it changes nothing that a
+ * translation of the range depends on (WILLNEED, SEQUENTIAL, HUGEPAGE...).
+ */
+static bool advice_event(int advice, enum mmn_event *event)
 {
 	switch (advice) {
 	case MADV_DONTNEED:
@@ -169,6 +180,14 @@ static bool advice_discards(int advice)
 #ifdef MADV_COLD
 	case MADV_COLD:
 #endif
+	case MADV_HWPOISON:
+		*event = MMN_EVENT_CLEAR;	/* contents go, the mapping stays */
+		return true;
+	case MADV_SOFT_OFFLINE:
+		*event = MMN_EVENT_MIGRATE;	/* contents move to another page */
+		return true;
+	case MADV_GUARD_INSTALL:
+		*event = MMN_EVENT_UNMAP;	/* every access faults from now on */
 		return true;
 	default:
 		return false;
@@ -197,7 +216,7 @@ MMN_EXPORT int mmn_madvise(struct mmn_state *state, void *addr, size_t len,
 
 	if (ret)
 		return ret;
-	if (!advice_discards(advice)) {
+	if (!advice_event(advice, &desc.event)) {
 		if (!state || (flags & ~MMN_NONBLOCK))
 			return -EINVAL;
 		return do_madvise(&a);
@@ -298,7 +317,8 @@ MMN_EXPORT int mmn_punch_hole(struct mmn_state *state, int fd, off_t offset,
 	struct punch_args a = { fd, offset, len };
 	int ret;
 
-	if (fd < 0 || offset < 0 || len <= 0 || ((uint64_t)offset & (page_size() - 1)))
+	if (fd < 0 || offset < 0 || len <= 0 ||
+	    (((uint64_t)offset | (uint64_t)len) & (page_size() - 1)))
 		return -EINVAL;
 	ret = page_range(mapped_at, (size_t)len, &desc.start, &desc.end);
 	return ret ? ret : run_bracket(state, &desc, 1, flags, do_punch, &a);

@@ -97,6 +97,7 @@
 #include "notifier.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,7 +508,14 @@ static int subs_invalidate_start(struct mmn_state *state,
 	if (__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)
 		return 0;
 
-	pthread_rwlock_rdlock(&state->subs_lock);
+	/*
+	 * The rwlock prefers writers: a pending register or unregister, itself
+	 * waiting for blockable callbacks, would make us wait. Refuse instead.
+	 */
+	if (blockable)
+		pthread_rwlock_rdlock(&state->subs_lock);
+	else if (pthread_rwlock_tryrdlock(&state->subs_lock))
+		return -EAGAIN;
 	for (sub = state->subs.next; sub != &state->subs; sub = sub->next) {
 		if (!sub->ops->invalidate_start)
 			continue;
@@ -823,9 +831,11 @@ MMN_EXPORT void mmn_sub_put(struct mmn_sub *sub)
 		return;
 	state = sub->state;
 	if (!state) {
-		/* Released by mmn_state_free(): only the reference is left. */
-		MMN_BUG_ON(sub->refs == 0, "mmn_sub_put: no reference held");
-		if (--sub->refs == 0)
+		/* Released by mmn_state_free(): only the count is left, and no lock. */
+		unsigned long refs = __atomic_sub_fetch(&sub->refs, 1, __ATOMIC_ACQ_REL);
+
+		MMN_BUG_ON(refs == ULONG_MAX, "mmn_sub_put: no reference held");
+		if (refs == 0)
 			sub->ops->free_sub(sub);
 		return;
 	}

@@ -5,9 +5,9 @@
  *
  * The range is registered in write-protect mode with nothing
  * write-protected, so no fault ever needs servicing: the registration only
- * subscribes to the non-cooperative events REMOVE (madvise DONTNEED or
- * REMOVE), UNMAP (munmap, mremap shrink, mmap MAP_FIXED over the range)
- * and REMAP (mremap move). The kernel makes the changing thread wait until
+ * subscribes to the non-cooperative events REMOVE (madvise DONTNEED,
+ * DONTNEED_LOCKED, FREE or REMOVE), UNMAP (munmap, mremap shrink, mmap
+ * MAP_FIXED over the range) and REMAP (mremap move). The kernel makes the changing thread wait until
  * the event is read, not until it is handled, and for UNMAP and REMAP the
  * change is already done; so every report carries MMN_INVALIDATE_AFTER and
  * nothing here can be a bracket.
@@ -17,7 +17,8 @@
  * syscall returns, which is after its event was read. The watcher takes a
  * snapshot of the announced ranges when poll() says an event is queued,
  * before read(): any bracket that raised that event was still blocked in
- * its syscall then, so it is in the snapshot.
+ * its syscall then, so it is in the snapshot. Only an event that lies
+ * wholly inside a bracket of the watcher's own state is skipped.
  */
 #include "hostmem.h"
 
@@ -58,16 +59,16 @@ static void count(uint64_t *c)
 	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
 
-static bool overlaps(const struct bracket *b, uint64_t start, uint64_t end)
+/* Whether bracket B's range holds all of [start, end) (closed forms; 0 is the top). */
+static bool contains(const struct bracket *b, uint64_t start, uint64_t end)
 {
-	uint64_t last = end - 1, b_last = b->end - 1;	/* closed; 0 means top */
-
-	return b->start <= last && start <= b_last;
+	return b->start <= start && end - 1 <= b->end - 1;
 }
 
 /*
- * Whether a bracket on our own state covered the event. A bracket on
- * another state told other subscribers, not ours: report it.
+ * Whether a bracket on our own state announced the whole event. A foreign
+ * change that only overlaps a bracket reaches beyond what the bracket
+ * told, and a bracket on another state told other subscribers: report.
  */
 static bool by_bracket(const struct mmn_uffd_watch *w, const struct bracket *snap,
 		       size_t n, uint64_t start, uint64_t end)
@@ -75,7 +76,7 @@ static bool by_bracket(const struct mmn_uffd_watch *w, const struct bracket *sna
 	if (n > SNAPSHOT_MAX)
 		return false;	/* too many to tell: report, twice is safe */
 	for (size_t i = 0; i < n; i++)
-		if (snap[i].state == w->state && overlaps(&snap[i], start, end))
+		if (snap[i].state == w->state && contains(&snap[i], start, end))
 			return true;
 	return false;
 }

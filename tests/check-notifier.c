@@ -495,6 +495,111 @@ START_TEST(nonblock_whole_space_refusal_undoes_earlier)
 }
 END_TEST
 
+/* A whole-space subscriber whose start parks until told to go. */
+struct parking_whole {
+	struct mmn_sub sub;
+	atomic_int parked, go;
+};
+
+static int parking_start(struct mmn_sub *sub, const struct mmn_invalidate_desc *desc)
+{
+	struct parking_whole *p = mmn_container_of(sub, struct parking_whole, sub);
+
+	if (desc->flags & MMN_INVALIDATE_BLOCKABLE) {
+		atomic_store(&p->parked, 1);
+		WAIT_FOR(atomic_load(&p->go));
+	}
+	return 0;
+}
+
+static const struct mmn_sub_ops parking_ops = { .invalidate_start = parking_start };
+
+struct inv_once {
+	struct mmn_state *state;
+	struct mmn_invalidate_desc desc;
+	int ret;
+};
+
+static void *inv_once_main(void *arg)
+{
+	struct inv_once *o = arg;
+
+	o->ret = mmn_invalidate_start(o->state, &o->desc);
+	if (o->ret == 0)
+		mmn_invalidate_end(o->state, &o->desc);
+	return NULL;
+}
+
+struct registrar {
+	struct mmn_state *state;
+	struct rec_whole w;
+	atomic_long tid;
+};
+
+static void *registrar_main(void *arg)
+{
+	struct registrar *r = arg;
+
+	atomic_store(&r->tid, (long)gettid());
+	mmn_sub_register(&r->w.sub, r->state);
+	return NULL;
+}
+
+/* Whether thread TID of this process is asleep (state S in /proc). */
+static bool thread_sleeping(long tid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the state follows the command name */
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+/*
+ * A register waits for a blockable whole-space callback to return; the
+ * rwlock prefers that waiting writer. A non-blockable start must refuse
+ * then, not queue behind it.
+ */
+START_TEST(nonblock_start_refuses_behind_pending_register)
+{
+	struct mmn_state *state = new_state();
+	struct parking_whole parker = { .sub.ops = &parking_ops };
+	struct inv_once blocker = { state, desc_of(0, 0x1000, true), -1 };
+	struct registrar reg = { .state = state, .w.sub.ops = &whole_ops };
+	struct mmn_invalidate_desc nb = desc_of(0, 0x1000, false);
+	pthread_t inv, regt;
+
+	ck_assert_int_eq(mmn_sub_register(&parker.sub, state), 0);
+	ck_assert_int_eq(pthread_create(&inv, NULL, inv_once_main, &blocker), 0);
+	WAIT_FOR(atomic_load(&parker.parked));
+	ck_assert_int_eq(pthread_create(&regt, NULL, registrar_main, &reg), 0);
+	WAIT_FOR(atomic_load(&reg.tid) && thread_sleeping(atomic_load(&reg.tid)));
+
+	ck_assert_int_eq(mmn_invalidate_start(state, &nb), -EAGAIN);
+	ck_assert_uint_eq(stats_of(state).invalidations_refused, 1);
+
+	atomic_store(&parker.go, 1);
+	pthread_join(inv, NULL);
+	pthread_join(regt, NULL);
+	ck_assert_int_eq(blocker.ret, 0);
+	/* With nothing pending, the same start goes through. */
+	ck_assert_int_eq(mmn_invalidate_start(state, &nb), 0);
+	mmn_invalidate_end(state, &nb);
+	ck_assert_int_eq(atomic_load(&reg.w.starts), 1);
+	mmn_sub_unregister(&reg.w.sub, state);
+	mmn_sub_unregister(&parker.sub, state);
+	mmn_state_free(state);
+}
+END_TEST
+
 static bool always_refuse(struct mmn_range_sub *rsub,
 			  const struct mmn_invalidate_desc *desc, uint64_t cur_seq)
 {
@@ -1165,6 +1270,7 @@ static Suite *notifier_suite(void)
 	tc = TCASE("non-blocking");
 	tcase_add_test(tc, nonblock_range_refusal);
 	tcase_add_test(tc, nonblock_whole_space_refusal_undoes_earlier);
+	tcase_add_test(tc, nonblock_start_refuses_behind_pending_register);
 	tcase_add_test(tc, blockable_refusal_is_a_bug);
 	tcase_add_test(tc, invalid_descs);
 

@@ -113,7 +113,8 @@ struct mmn_state;
 
 /*
  * Create an empty state.
- * Returns 0, -EINVAL (STATEP is NULL) or -ENOMEM.
+ * Returns 0, -EINVAL (STATEP is NULL), -ENOMEM, or the negated error of
+ * a failed pthread initialisation (-EAGAIN when out of resources).
  * Context: may allocate; never blocks otherwise.
  */
 int mmn_state_new(struct mmn_state **statep);
@@ -172,7 +173,8 @@ struct mmn_invalidate_desc {
  * ->invalidate_start() on every whole-space subscription.
  *
  * Without MMN_INVALIDATE_BLOCKABLE a callback may refuse because it would
- * have to wait; the call then undoes what it did (whole-space subscribers
+ * have to wait, and so does libmmn itself when a whole-space subscription
+ * is being registered or unregistered; the call then undoes what it did (whole-space subscribers
  * that had accepted get ->invalidate_end()) and returns -EAGAIN, and the
  * caller must not call mmn_invalidate_end() nor make the change.
  *
@@ -428,9 +430,11 @@ int mmn_munmap(struct mmn_state *state, void *addr, size_t len, unsigned int fla
 
 /*
  * madvise(2). Advice that discards contents (MADV_DONTNEED, MADV_REMOVE,
- * MADV_FREE, MADV_DONTNEED_LOCKED, MADV_PAGEOUT, MADV_COLD) is announced as
- * MMN_EVENT_CLEAR; advice that changes nothing a translation depends on
- * (MADV_WILLNEED, MADV_SEQUENTIAL, MADV_HUGEPAGE, ...) invalidates nothing.
+ * MADV_FREE, MADV_DONTNEED_LOCKED, MADV_PAGEOUT, MADV_COLD, MADV_HWPOISON)
+ * is announced as MMN_EVENT_CLEAR, MADV_SOFT_OFFLINE as MMN_EVENT_MIGRATE,
+ * MADV_GUARD_INSTALL as MMN_EVENT_UNMAP; advice that changes nothing a
+ * translation depends on (MADV_WILLNEED, MADV_SEQUENTIAL, MADV_HUGEPAGE,
+ * ...) invalidates nothing.
  */
 int mmn_madvise(struct mmn_state *state, void *addr, size_t len, int advice,
 		unsigned int flags);
@@ -470,8 +474,9 @@ int mmn_mmap_fixed(struct mmn_state *state, void *addr, size_t len, int prot,
 /* ------------------------------------------------------------------------
  * Host memory: the userfaultfd watcher, an after-the-fact backstop
  *
- * Changes made behind the VMM's back (munmap, madvise(MADV_DONTNEED or
- * MADV_REMOVE), mremap, mmap(MAP_FIXED) by other code in the process) are
+ * Changes made behind the VMM's back (munmap, madvise(MADV_DONTNEED,
+ * MADV_DONTNEED_LOCKED, MADV_FREE or MADV_REMOVE), mremap, mmap(MAP_FIXED)
+ * by other code in the process) are
  * seen through userfaultfd events, on a thread of the watcher's own, and
  * reported as a blockable invalidation with MMN_INVALIDATE_AFTER: the
  * change may already be visible. The kernel does not wait for the report,
