@@ -193,7 +193,7 @@ static void summary(struct vm *vm, double t_start, double t_run, double t_end)
 		break;
 	}
 	printf("kvm-demo: summary: %u vCPUs, %u memory slots (%" PRIu64 " MiB, %s%s), "
-	       "%" PRIu64 " MiB verified by the guest (%" PRIu64 " MiB tested, %u passes), "
+	       "%" PRIu64 " MiB read back and verified by the guest (%" PRIu64 " MiB of RAM under test, %u passes), "
 	       "%.2f s (setup %.2f s, guest %.2f s)\n",
 	       vm->nr_vcpus, vm->nr_regions, slots_bytes >> 20, cfg->memfd ? "memfd" : "anonymous",
 	       cfg->shared ? " shared" : " private", verified >> 20, vm->test_bytes >> 20,
