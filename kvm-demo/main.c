@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 	double t_start, t_run;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "c:g:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
@@ -229,12 +230,14 @@ int main(int argc, char **argv)
 		case 'd': dump = true; break;
 		case 'k': check = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return KD_EXIT_USAGE;
+		default:
+			kd_error("option '%s' is unknown or needs a value (see kvm-demo --help)",
+				 argv[optind - 1]);
+			return KD_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		kd_error("unexpected argument '%s'", argv[optind]);
-		usage(stderr);
+		kd_error("unexpected argument '%s' (see kvm-demo --help)", argv[optind]);
 		return KD_EXIT_USAGE;
 	}
 	if (check)
