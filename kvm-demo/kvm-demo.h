@@ -32,6 +32,7 @@ struct mmn_state;
 /* Exit statuses besides the guest's own result (0 pass, 1 fail). */
 #define KD_EXIT_USAGE		2	/* bad option or bad input: nothing started */
 #define KD_EXIT_HOST		3	/* KVM or host failure, or the guest crashed */
+#define KD_EXIT_STOPPED		4	/* stopped by SIGINT or SIGTERM before the guest's result */
 
 /* ---- config.c: the VM definition, read from libvirt domain XML ---- */
 

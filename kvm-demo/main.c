@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 	      "       kvm-demo --check\n"
 	      "  --config FILE   libvirt domain XML (default: the built-in definition)\n"
 	      "  --guest IMAGE   a flat guest image instead of the built-in self-test\n"
+	      "  --timeout SECS  stop the VM with SIGTERM after SECS seconds\n"
 	      "  --dump-config   print the definition as libvirt normalised it, and exit\n"
 	      "  --check         report whether KVM is usable here; exit 0 if so, else 1\n", f);
 }
@@ -143,16 +145,52 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The main thread's wait: until the VM stops or a signal asks it to. */
-static void wait_for_stop(struct vm *vm, int sfd)
+/* Entries of a /proc directory: open fds or threads, for the leak check. */
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * The main thread's wait: until the VM stops or a signal asks it to.
+ * --timeout sends SIGTERM to the process, so it takes the signal's path.
+ */
+static void wait_for_stop(struct vm *vm, int sfd, unsigned int timeout_s)
 {
 	struct pollfd fds[2] = {
 		{ .fd = sfd, .events = POLLIN },
 		{ .fd = vm->stop_fd, .events = POLLIN },
 	};
+	double deadline = now() + timeout_s;
+	bool timed_out = false;
 
 	for (;;) {
-		if (poll(fds, 2, -1) < 0) {
+		int ms = -1;
+
+		if (timeout_s && !timed_out) {
+			double left = deadline - now();
+
+			ms = left > 0 ? (int)(left * 1000) + 1 : 0;
+		}
+		int n = poll(fds, 2, ms);
+
+		if (n == 0) {
+			printf("kvm-demo: --timeout: %u s passed, sending SIGTERM\n", timeout_s);
+			timed_out = true;
+			kill(getpid(), SIGTERM);
+			continue;
+		}
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			kd_error("poll: %s", strerror(errno));
@@ -164,7 +202,7 @@ static void wait_for_stop(struct vm *vm, int sfd)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				printf("kvm-demo: %s: stopping the VM\n", strsignal((int)si.ssi_signo));
-				vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo);
+				vm_request_stop(vm, VM_STOP_SIGNAL, KD_EXIT_STOPPED);
 			}
 		}
 		if (fds[1].revents & POLLIN)
@@ -207,11 +245,14 @@ int main(int argc, char **argv)
 		{ "guest", required_argument, NULL, 'g' },
 		{ "dump-config", no_argument, NULL, 'd' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *guest_path = NULL;
 	bool dump = false, check = false;
+	unsigned int timeout_s = 0;
+	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
 	const void *image = kd_guest_image;
@@ -229,6 +270,17 @@ int main(int argc, char **argv)
 		case 'g': guest_path = optarg; break;
 		case 'd': dump = true; break;
 		case 'k': check = true; break;
+		case 't': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || v == 0 || v > 86400) {
+				kd_error("--timeout '%s': expected seconds, 1 to 86400", optarg);
+				return KD_EXIT_USAGE;
+			}
+			timeout_s = (unsigned int)v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default:
 			kd_error("option '%s' is unknown or needs a value (see kvm-demo --help)",
@@ -280,14 +332,24 @@ int main(int argc, char **argv)
 	       "%s %s backing%s\n", cfg.name ? cfg.name : "", cfg.nr_vcpus, cfg.boot_ram >> 20,
 	       cfg.nr_dimms, cfg.nr_dimms == 1 ? "" : "s", cfg.memfd ? "memfd" : "anonymous",
 	       cfg.shared ? "shared" : "private", cfg.balloon ? ", balloon" : "");
+	fds_before = count_entries("/proc/self/fd");
+	threads_before = count_entries("/proc/self/task");
 	if (vm_create(&vm, &cfg, image, image_size) == 0 && vm_start(&vm) == 0) {
 		t_run = now();
-		wait_for_stop(&vm, sfd);
+		wait_for_stop(&vm, sfd, timeout_s);
 		vm_destroy(&vm);
 		summary(&vm, t_start, t_run, now());
 		status = vm.guest_result;
 	} else {
 		vm_destroy(&vm);
+		status = KD_EXIT_HOST;
+	}
+	/* Teardown must give back every thread and fd the VM took. */
+	if (count_entries("/proc/self/fd") != fds_before ||
+	    count_entries("/proc/self/task") != threads_before) {
+		kd_error("teardown leaked: %d fds and %d threads before the VM, %d and %d after",
+			 fds_before, threads_before, count_entries("/proc/self/fd"),
+			 count_entries("/proc/self/task"));
 		status = KD_EXIT_HOST;
 	}
 

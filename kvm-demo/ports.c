@@ -36,9 +36,12 @@ static void serial_out(struct vm *vm, uint8_t c)
 	pthread_mutex_unlock(&vm->serial_lock);
 }
 
+/* At teardown: a line the guest did not finish still ends with a newline. */
 void ports_flush(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->serial_lock);
+	if (vm->serial_len > 0 && vm->serial_len < sizeof(vm->serial_line))
+		vm->serial_line[vm->serial_len++] = '\n';
 	serial_flush_locked(vm);
 	pthread_mutex_unlock(&vm->serial_lock);
 }
