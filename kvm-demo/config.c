@@ -498,13 +498,26 @@ out:
 	return ret;
 }
 
-/* kvm-demo's own settings: <metadata><kd:kvm-demo><kd:selftest passes='N'/>. */
+/*
+ * kvm-demo's own settings:
+ * <metadata><kd:kvm-demo><kd:selftest passes='N' inject-flip='yes|no'/>.
+ */
 static int read_metadata(struct reader *rd, struct vm_config *cfg)
 {
 	char *passes = xp_string(rd, NULL, "/domain/metadata/kd:kvm-demo/kd:selftest/@passes");
+	char *flip = xp_string(rd, NULL, "/domain/metadata/kd:kvm-demo/kd:selftest/@inject-flip");
 	uint64_t n;
 
 	cfg->passes = 0;
+	cfg->inject_flip = flip && strcmp(flip, "yes") == 0;
+	if (flip && !cfg->inject_flip && strcmp(flip, "no") != 0) {
+		kd_error("<metadata><kd:selftest inject-flip='%s'> (namespace %s): expected 'yes' or 'no'",
+			 flip, KD_METADATA_NS);
+		free(flip);
+		free(passes);
+		return -1;
+	}
+	free(flip);
 	if (!passes)
 		return 0;
 	if (!parse_u64(passes, &n) || n == 0 || n > 64) {

@@ -56,6 +56,7 @@ struct vm_config {
 	unsigned int nr_dimms;
 	struct dimm_config dimms[KD_MAX_DIMMS];
 	unsigned int passes;		/* <metadata>: self-test passes, 0 = nr_vcpus */
+	bool inject_flip;		/* <metadata>: corrupt one word to prove detection */
 };
 
 /* The private namespace of kvm-demo's settings under <metadata>. */
@@ -160,6 +161,7 @@ struct vm {
 
 	atomic_uint_least64_t pages_verified;	/* reported by the guest */
 	uint64_t test_bytes;			/* RAM handed to the self-test */
+	atomic_bool flip_injected;		/* inject-flip done */
 	unsigned int passes;
 };
 

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,6 +47,22 @@ void ports_flush(struct vm *vm)
 	pthread_mutex_unlock(&vm->serial_lock);
 }
 
+/*
+ * <kd:selftest inject-flip='yes'>: once, flip a bit in a range the guest
+ * has just filled and is about to read back, from the host side, to show
+ * that the self-test catches corruption. Called from vCPU threads.
+ */
+static void inject_flip(struct vm *vm, uint64_t gpa)
+{
+	uint64_t word = gpa + 8 * 100;	/* inside the first page */
+	volatile uint64_t *hva = memory_gpa_to_hva(vm, word, 8);
+
+	if (!hva || atomic_exchange(&vm->flip_injected, true))
+		return;
+	*hva ^= 1ull << 17;
+	printf("kvm-demo: inject-flip: flipped bit 17 of the word at gpa 0x%" PRIx64 "\n", word);
+}
+
 static uint32_t io_value(const uint8_t *data, uint8_t size)
 {
 	uint32_t v = 0;
@@ -75,6 +92,9 @@ bool ports_handle_io(struct vm *vm, struct vcpu *vcpu)
 			return false;
 		} else if (port == KD_PORT_VERIFIED && out && run->io.size == 4) {
 			atomic_fetch_add(&vm->pages_verified, io_value(data, run->io.size));
+		} else if (port == KD_PORT_FILLED && out && run->io.size == 4) {
+			if (vm->cfg->inject_flip)
+				inject_flip(vm, (uint64_t)io_value(data, run->io.size) * KD_PAGE_SIZE);
 		} else if (!out) {
 			memset(data, 0xff, run->io.size);	/* nothing there */
 		}

@@ -28,6 +28,7 @@
 #define KD_PORT_SERIAL		0x3f8	/* 16550 THR; LSR at +5 */
 #define KD_PORT_RESULT		0x510	/* out32: 0 pass, else failure; ends the VM */
 #define KD_PORT_VERIFIED	0x514	/* out32: pages verified against their pattern */
+#define KD_PORT_FILLED		0x518	/* out32: page number (GPA / 4 KiB) of a range just filled */
 
 /* The first bytes of the flat image. */
 #define KD_IMAGE_MAGIC		0x4d4d4e4b	/* "KNMM" */

@@ -149,18 +149,19 @@ static uint64_t seed_of(uint32_t cpu, uint32_t pass)
 	return ((uint64_t)(cpu + 1) << 56) | ((uint64_t)(pass + 1) << 40) | 0x5a5au;
 }
 
+/* volatile: every store and load really reaches RAM, none is folded away. */
 static void fill(uint64_t gpa, uint64_t size, uint64_t seed)
 {
-	uint64_t *p = (uint64_t *)gpa, *end = (uint64_t *)(gpa + size);
+	volatile uint64_t *p = (volatile uint64_t *)gpa, *end = (volatile uint64_t *)(gpa + size);
 
 	for (; p < end; p++)
 		*p = pattern((uint64_t)p, seed);
 }
 
 /* Returns the first bad address, or 0. */
-static uint64_t *check(uint64_t gpa, uint64_t size, uint64_t seed)
+static volatile uint64_t *check(uint64_t gpa, uint64_t size, uint64_t seed)
 {
-	uint64_t *p = (uint64_t *)gpa, *end = (uint64_t *)(gpa + size);
+	volatile uint64_t *p = (volatile uint64_t *)gpa, *end = (volatile uint64_t *)(gpa + size);
 
 	for (; p < end; p++)
 		if (*p != pattern((uint64_t)p, seed))
@@ -191,8 +192,9 @@ static bool chunk_op(const struct kd_boot_info *bi, uint64_t first, uint64_t las
 
 			if (op == OP_FILL) {
 				fill(gpa, size, seed);
+				outl(KD_PORT_FILLED, (uint32_t)(gpa / PAGE_SIZE));
 			} else {
-				uint64_t *bad = check(gpa, size, seed);
+				volatile uint64_t *bad = check(gpa, size, seed);
 
 				if (bad) {
 					print("guest: vcpu %u pass %u: MISMATCH at gpa 0x%lx: "
