@@ -100,7 +100,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;		/* mmap of the vCPU fd */
 	pthread_t thread;
-	bool thread_started;
+	bool thread_started;		/* set under vm->stop_lock; cleared after join */
 	uint64_t exits;			/* written by the vCPU thread only */
 };
 
@@ -146,7 +146,10 @@ struct vm {
 	unsigned int nr_vcpus;
 	struct vcpu vcpus[KD_MAX_VCPUS];
 
-	/* Stop protocol: the first stop request wins; the main thread waits on stop_fd. */
+	/*
+	 * Stop protocol: the first stop request wins and kicks every vCPU under
+	 * stop_lock; the main thread waits on stop_fd.
+	 */
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;	/* protected by stop_lock */
 	int guest_result;			/* protected by stop_lock */

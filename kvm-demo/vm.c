@@ -212,16 +212,23 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, siz
 
 int vm_start(struct vm *vm)
 {
+	int ret = 0;
+
+	/* Under stop_lock, so that a stop request never sees a half-started vCPU. */
+	pthread_mutex_lock(&vm->stop_lock);
 	atomic_store(&vm->running_vcpus, vm->nr_vcpus);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		if (vcpu_start(vm, &vm->vcpus[i]) < 0) {
 			/* Threads never started do not count as running. */
 			atomic_fetch_sub(&vm->running_vcpus, vm->nr_vcpus - i);
-			vm_request_stop(vm, VM_STOP_ERROR, KD_EXIT_HOST);
-			return -1;
+			ret = -1;
+			break;
 		}
 	}
-	return 0;
+	pthread_mutex_unlock(&vm->stop_lock);
+	if (ret < 0)
+		vm_request_stop(vm, VM_STOP_ERROR, KD_EXIT_HOST);
+	return ret;
 }
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int result)
@@ -234,14 +241,14 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int result)
 	if (first) {
 		vm->stop_reason = reason;
 		vm->guest_result = result;
+		/* stopping before immediate_exit: see the comment at the top of vcpu.c. */
+		atomic_store(&vm->stopping, true);
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			vcpu_kick(vm, &vm->vcpus[i]);
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
 	if (!first)
 		return;
-	/* stopping before immediate_exit: see the comment at the top of vcpu.c. */
-	atomic_store(&vm->stopping, true);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(vm, &vm->vcpus[i]);
 	if (vm->stop_fd >= 0 && write(vm->stop_fd, &one, sizeof(one)) != sizeof(one))
 		kd_error("eventfd write: %s", strerror(errno));
 }
