@@ -520,8 +520,8 @@ static int read_metadata(struct reader *rd, struct vm_config *cfg)
 	free(flip);
 	if (!passes)
 		return 0;
-	if (!parse_u64(passes, &n) || n == 0 || n > 64) {
-		kd_error("<metadata><kd:selftest passes='%s'> (namespace %s): expected 1 to 64",
+	if (!parse_u64(passes, &n) || n == 0 || n > 100000) {
+		kd_error("<metadata><kd:selftest passes='%s'> (namespace %s): expected 1 to 100000",
 			 passes, KD_METADATA_NS);
 		free(passes);
 		return -1;
