@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM definition: libvirt domain XML.
+ *
+ * libvirt's own parser validates and normalises the XML in-process (the
+ * test driver on an empty node file, no daemon), so users get libvirt's
+ * schema and semantic checks and a canonical form (sizes in KiB, defaults
+ * filled in). libxml2 XPath then reads that normalised form. Last come the
+ * checks libvirt leaves to the hypervisor. Every failure is one line that
+ * names the element and the value.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+
+#include "kvm-demo.h"
+
+#define MIB (1024ull * 1024)
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (cap - len < 4096) {
+			char *n;
+
+			cap = cap ? cap * 2 : 16384;
+			n = realloc(buf, cap);
+			if (!n) {
+				free(buf);
+				fclose(f);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = n;
+		}
+		size_t got = fread(buf + len, 1, cap - len - 1, f);
+
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		errno = EIO;
+		return NULL;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* libvirt's messages can span lines; the error must stay one line. */
+static void one_line(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+	for (char *p = s; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+}
+
+static void quiet_virt_error(void *opaque, virErrorPtr err)
+{
+	(void)opaque;
+	(void)err;
+}
+
+/* Keeps libxml2 from printing parse errors itself. */
+static void quiet_xml_error(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+/* Well-formedness first, so that a typo gets a line number, not a schema essay. */
+static int check_well_formed(const char *what, const char *xml)
+{
+	xmlDocPtr doc;
+
+	xmlResetLastError();
+	doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc) {
+		const xmlError *e = xmlGetLastError();
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message : "cannot parse");
+		one_line(msg);
+		kd_error("%s: malformed XML at line %d: %s", what, e ? e->line : 0, msg);
+		return -1;
+	}
+	xmlFreeDoc(doc);
+	return 0;
+}
+
+/*
+ * libvirt validates (schema and semantics) and normalises XML. Returns the
+ * normalised XML (free()) or NULL after printing why.
+ */
+static char *libvirt_normalise(const char *what, const char *xml)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[512], node[600], uri[620];
+	virConnectPtr conn = NULL;
+	virDomainPtr dom = NULL;
+	char *out = NULL;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/kvm-demo.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		kd_error("cannot create a private directory for libvirt's test driver in %s: %s",
+			 tmp && *tmp ? tmp : "/tmp", strerror(errno));
+		return NULL;
+	}
+	snprintf(node, sizeof(node), "%s/node.xml", dir);
+	f = fopen(node, "w");
+	if (!f || fputs("<node/>\n", f) < 0 || fclose(f) != 0) {
+		kd_error("cannot write %s: %s", node, strerror(errno));
+		goto out;
+	}
+	f = NULL;
+
+	virSetErrorFunc(NULL, quiet_virt_error);
+	snprintf(uri, sizeof(uri), "test://%s", node);
+	conn = virConnectOpen(uri);
+	if (!conn) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", virGetLastErrorMessage());
+		one_line(msg);
+		kd_error("cannot open libvirt's test driver (%s): %s", uri, msg);
+		goto out;
+	}
+	dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+	if (!dom) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", virGetLastErrorMessage());
+		one_line(msg);
+		kd_error("%s: rejected by libvirt: %s", what, msg);
+		goto out;
+	}
+	out = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+	if (!out)
+		kd_error("%s: libvirt cannot format the domain: %s", what,
+			 virGetLastErrorMessage());
+out:
+	if (dom)
+		virDomainFree(dom);
+	if (conn)
+		virConnectClose(conn);
+	unlink(node);
+	rmdir(dir);
+	return out;
+}
+
+/* ---- reading the normalised XML ---- */
+
+struct reader {
+	xmlDocPtr doc;
+	xmlXPathContextPtr xp;
+};
+
+/* The string value of EXPR (first match), or NULL. Free with free(). */
+static char *xp_string(struct reader *rd, xmlNodePtr at, const char *expr)
+{
+	xmlXPathObjectPtr o;
+	char *s = NULL;
+
+	rd->xp->node = at ? at : xmlDocGetRootElement(rd->doc);
+	o = xmlXPathEvalExpression(BAD_CAST expr, rd->xp);
+	if (o && o->type == XPATH_NODESET && o->nodesetval && o->nodesetval->nodeNr > 0) {
+		xmlChar *c = xmlNodeGetContent(o->nodesetval->nodeTab[0]);
+
+		if (c) {
+			s = strdup((const char *)c);
+			xmlFree(c);
+		}
+	}
+	xmlXPathFreeObject(o);
+	return s;
+}
+
+static xmlXPathObjectPtr xp_nodes(struct reader *rd, const char *expr)
+{
+	rd->xp->node = xmlDocGetRootElement(rd->doc);
+	return xmlXPathEvalExpression(BAD_CAST expr, rd->xp);
+}
+
+static int xp_count(xmlXPathObjectPtr o)
+{
+	return o && o->type == XPATH_NODESET && o->nodesetval ? o->nodesetval->nodeNr : 0;
+}
+
+static bool parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* Bytes per unit, libvirt's spelling (normalised XML uses KiB). */
+static uint64_t unit_scale(const char *unit)
+{
+	static const struct { const char *name; uint64_t scale; } units[] = {
+		{ "b", 1 }, { "bytes", 1 }, { "KiB", 1ull << 10 }, { "k", 1ull << 10 },
+		{ "MiB", 1ull << 20 }, { "M", 1ull << 20 }, { "GiB", 1ull << 30 },
+		{ "G", 1ull << 30 }, { "TiB", 1ull << 40 }, { "T", 1ull << 40 },
+		{ "KB", 1000 }, { "MB", 1000000 }, { "GB", 1000000000 },
+	};
+
+	if (!unit)
+		return 1ull << 10;	/* libvirt's default */
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(unit, units[i].name) == 0)
+			return units[i].scale;
+	return 0;
+}
+
+/*
+ * A size: the value of VALUE_EXPR scaled by UNIT_EXPR, in bytes. WHAT names
+ * the element in errors. Returns 0, 1 when absent, -1 on error.
+ */
+static int read_size(struct reader *rd, xmlNodePtr at, const char *value_expr,
+		     const char *unit_expr, const char *what, uint64_t *bytes)
+{
+	char *value = xp_string(rd, at, value_expr);
+	char *unit = xp_string(rd, at, unit_expr);
+	uint64_t v, scale = unit_scale(unit);
+	int ret = 0;
+
+	if (!value) {
+		ret = 1;
+	} else if (!parse_u64(value, &v) || scale == 0 || v > UINT64_MAX / scale) {
+		kd_error("%s: cannot read size '%s' (unit '%s')", what, value,
+			 unit ? unit : "KiB");
+		ret = -1;
+	} else {
+		*bytes = v * scale;
+	}
+	free(value);
+	free(unit);
+	return ret;
+}
+
+static int check_page_aligned(const char *what, uint64_t bytes)
+{
+	if (bytes % KD_PAGE_SIZE == 0)
+		return 0;
+	kd_error("%s %" PRIu64 " KiB%s is not a multiple of the %llu KiB page size", what,
+		 bytes >> 10, bytes % 1024 ? " (plus some bytes)" : "", KD_PAGE_SIZE >> 10);
+	return -1;
+}
+
+static int read_basics(struct reader *rd, struct vm_config *cfg)
+{
+	char *type = xp_string(rd, NULL, "/domain/@type");
+	char *arch = xp_string(rd, NULL, "/domain/os/type/@arch");
+	char *vcpu = xp_string(rd, NULL, "/domain/vcpu");
+	char *current = xp_string(rd, NULL, "/domain/vcpu/@current");
+	uint64_t n;
+	int ret = -1;
+
+	cfg->name = xp_string(rd, NULL, "/domain/name");
+	if (!type || strcmp(type, "kvm") != 0) {
+		kd_error("<domain type='%s'>: kvm-demo runs type='kvm' domains only",
+			 type ? type : "");
+		goto out;
+	}
+	if (arch && strcmp(arch, "x86_64") != 0) {
+		kd_error("<os><type arch='%s'>: kvm-demo runs x86_64 guests only", arch);
+		goto out;
+	}
+	if (!vcpu || !parse_u64(vcpu, &n) || n == 0) {
+		kd_error("<vcpu>%s</vcpu>: expected a vCPU count", vcpu ? vcpu : "");
+		goto out;
+	}
+	if (n > KD_MAX_VCPUS) {
+		kd_error("<vcpu>%s</vcpu>: kvm-demo runs at most %u vCPUs", vcpu, KD_MAX_VCPUS);
+		goto out;
+	}
+	if (current && strcmp(current, vcpu) != 0) {
+		kd_error("<vcpu current='%s'>: vCPU hotplug is not supported; use <vcpu>%s</vcpu> alone",
+			 current, current);
+		goto out;
+	}
+	cfg->nr_vcpus = (unsigned int)n;
+	ret = 0;
+out:
+	free(type);
+	free(arch);
+	free(vcpu);
+	free(current);
+	return ret;
+}
+
+static int read_backing(struct reader *rd, struct vm_config *cfg)
+{
+	char *source = xp_string(rd, NULL, "/domain/memoryBacking/source/@type");
+	char *access = xp_string(rd, NULL, "/domain/memoryBacking/access/@mode");
+	xmlXPathObjectPtr huge = xp_nodes(rd, "/domain/memoryBacking/hugepages");
+	int ret = -1;
+
+	if (xp_count(huge) > 0) {
+		kd_error("<memoryBacking><hugepages>: not supported by kvm-demo");
+		goto out;
+	}
+	if (!source || strcmp(source, "anonymous") == 0) {
+		cfg->memfd = false;
+	} else if (strcmp(source, "memfd") == 0) {
+		cfg->memfd = true;
+	} else {
+		kd_error("<memoryBacking><source type='%s'>: kvm-demo supports 'memfd' and 'anonymous'",
+			 source);
+		goto out;
+	}
+	if (!access || strcmp(access, "private") == 0) {
+		cfg->shared = false;
+	} else if (strcmp(access, "shared") == 0) {
+		cfg->shared = true;
+	} else {
+		kd_error("<memoryBacking><access mode='%s'>: expected 'shared' or 'private'", access);
+		goto out;
+	}
+	ret = 0;
+out:
+	xmlXPathFreeObject(huge);
+	free(source);
+	free(access);
+	return ret;
+}
+
+static int read_memory(struct reader *rd, struct vm_config *cfg)
+{
+	xmlXPathObjectPtr cells = xp_nodes(rd, "/domain/cpu/numa/cell");
+	xmlXPathObjectPtr devs = xp_nodes(rd, "/domain/devices/memory");
+	uint64_t memory = 0, dimm_total = 0;
+	int ret = -1, r;
+	char *balloon = NULL;
+
+	if (read_size(rd, NULL, "/domain/memory", "/domain/memory/@unit", "<memory>", &memory) < 0)
+		goto out;
+	if (check_page_aligned("<memory>", memory) < 0)
+		goto out;
+	r = read_size(rd, NULL, "/domain/maxMemory", "/domain/maxMemory/@unit", "<maxMemory>",
+		      &cfg->max_memory);
+	if (r < 0)
+		goto out;
+	cfg->has_max_memory = r == 0;
+	if (cfg->has_max_memory) {
+		char *slots = xp_string(rd, NULL, "/domain/maxMemory/@slots");
+		uint64_t n = 0;
+
+		if (!slots || !parse_u64(slots, &n) || n > UINT32_MAX) {
+			kd_error("<maxMemory slots='%s'>: expected a slot count", slots ? slots : "");
+			free(slots);
+			goto out;
+		}
+		free(slots);
+		cfg->max_slots = (unsigned int)n;
+		if (check_page_aligned("<maxMemory>", cfg->max_memory) < 0)
+			goto out;
+	}
+	cfg->current_memory = memory;
+	if (read_size(rd, NULL, "/domain/currentMemory", "/domain/currentMemory/@unit",
+		      "<currentMemory>", &cfg->current_memory) < 0)
+		goto out;
+
+	/* Boot RAM: the NUMA cells when there are any, else all of <memory>. */
+	if (xp_count(cells) > 0) {
+		cfg->boot_ram = 0;
+		for (int i = 0; i < xp_count(cells); i++) {
+			xmlNodePtr cell = cells->nodesetval->nodeTab[i];
+			uint64_t size = 0;
+			char what[64];
+
+			snprintf(what, sizeof(what), "<numa><cell> #%d memory", i);
+			if (read_size(rd, cell, "@memory", "@unit", what, &size) != 0 ||
+			    check_page_aligned(what, size) < 0)
+				goto out;
+			cfg->boot_ram += size;
+		}
+	} else {
+		cfg->boot_ram = memory;
+	}
+
+	for (int i = 0; i < xp_count(devs); i++) {
+		xmlNodePtr dev = devs->nodesetval->nodeTab[i];
+		char *model = xp_string(rd, dev, "@model");
+		char *node = xp_string(rd, dev, "target/node");
+		uint64_t size = 0, nodeval = 0;
+		char what[64];
+
+		if (!model || strcmp(model, "dimm") != 0) {
+			kd_error("<memory model='%s'>: kvm-demo supports model='dimm' only",
+				 model ? model : "");
+			free(model);
+			free(node);
+			goto out;
+		}
+		free(model);
+		if (cfg->nr_dimms == KD_MAX_DIMMS) {
+			kd_error("<memory model='dimm'>: kvm-demo supports at most %u DIMMs",
+				 KD_MAX_DIMMS);
+			free(node);
+			goto out;
+		}
+		snprintf(what, sizeof(what), "<memory model='dimm'> #%d <target><size>", i);
+		if (read_size(rd, dev, "target/size", "target/size/@unit", what, &size) != 0 ||
+		    check_page_aligned(what, size) < 0) {
+			free(node);
+			goto out;
+		}
+		if (node)
+			parse_u64(node, &nodeval);
+		free(node);
+		cfg->dimms[cfg->nr_dimms].size = size;
+		cfg->dimms[cfg->nr_dimms].node = (unsigned int)nodeval;
+		cfg->nr_dimms++;
+		dimm_total += size;
+	}
+
+	/* What libvirt accepts and a hypervisor must refuse. */
+	if (cfg->nr_dimms > 0 && !cfg->has_max_memory) {
+		kd_error("<memory model='dimm'>: %u hot-pluggable DIMM%s but no <maxMemory slots='N'>",
+			 cfg->nr_dimms, cfg->nr_dimms == 1 ? "" : "s");
+		goto out;
+	}
+	if (cfg->has_max_memory && cfg->nr_dimms > cfg->max_slots) {
+		kd_error("<memory model='dimm'>: %u DIMMs but <maxMemory slots='%u'>",
+			 cfg->nr_dimms, cfg->max_slots);
+		goto out;
+	}
+	if (cfg->has_max_memory && cfg->boot_ram + dimm_total > cfg->max_memory) {
+		kd_error("<memory> %" PRIu64 " KiB (boot RAM %" PRIu64 " KiB + DIMMs %" PRIu64
+			 " KiB) is above <maxMemory> %" PRIu64 " KiB",
+			 (cfg->boot_ram + dimm_total) >> 10, cfg->boot_ram >> 10,
+			 dimm_total >> 10, cfg->max_memory >> 10);
+		goto out;
+	}
+	if (cfg->boot_ram == 0) {
+		kd_error("<memory>: no boot RAM");
+		goto out;
+	}
+	if (cfg->boot_ram > KD_HOTPLUG_GPA - KD_HOTPLUG_GPA / 4) {
+		kd_error("<memory>/<numa><cell> boot RAM %" PRIu64 " MiB: kvm-demo places boot RAM "
+			 "below 3 GiB", cfg->boot_ram >> 20);
+		goto out;
+	}
+	{
+		uint64_t hotplug = cfg->has_max_memory ? cfg->max_memory - cfg->boot_ram : 0;
+
+		if (hotplug > (uint64_t)KD_MAX_PDS * 1024 * MIB - KD_HOTPLUG_GPA) {
+			kd_error("<maxMemory> %" PRIu64 " MiB: the hotplug window above 4 GiB "
+				 "may span at most %llu GiB", cfg->max_memory >> 20,
+				 (unsigned long long)KD_MAX_PDS - 4);
+			goto out;
+		}
+	}
+
+	balloon = xp_string(rd, NULL, "/domain/devices/memballoon/@model");
+	if (balloon && strcmp(balloon, "virtio") != 0 && strcmp(balloon, "none") != 0) {
+		kd_error("<memballoon model='%s'>: expected 'virtio' or 'none'", balloon);
+		goto out;
+	}
+	cfg->balloon = balloon && strcmp(balloon, "virtio") == 0;
+	ret = 0;
+out:
+	free(balloon);
+	xmlXPathFreeObject(cells);
+	xmlXPathFreeObject(devs);
+	return ret;
+}
+
+/*
+ * kvm-demo's own settings:
+ * <metadata><kd:kvm-demo><kd:selftest passes='N' inject-flip='yes|no'/>.
+ */
+static int read_metadata(struct reader *rd, struct vm_config *cfg)
+{
+	char *passes = xp_string(rd, NULL, "/domain/metadata/kd:kvm-demo/kd:selftest/@passes");
+	char *flip = xp_string(rd, NULL, "/domain/metadata/kd:kvm-demo/kd:selftest/@inject-flip");
+	uint64_t n;
+
+	cfg->passes = 0;
+	cfg->inject_flip = flip && strcmp(flip, "yes") == 0;
+	if (flip && !cfg->inject_flip && strcmp(flip, "no") != 0) {
+		kd_error("<metadata><kd:selftest inject-flip='%s'> (namespace %s): expected 'yes' or 'no'",
+			 flip, KD_METADATA_NS);
+		free(flip);
+		free(passes);
+		return -1;
+	}
+	free(flip);
+	if (!passes)
+		return 0;
+	if (!parse_u64(passes, &n) || n == 0 || n > 100000) {
+		kd_error("<metadata><kd:selftest passes='%s'> (namespace %s): expected 1 to 100000",
+			 passes, KD_METADATA_NS);
+		free(passes);
+		return -1;
+	}
+	free(passes);
+	cfg->passes = (unsigned int)n;
+	return 0;
+}
+
+static int read_config(struct vm_config *cfg)
+{
+	struct reader rd = { 0 };
+	int ret = -1;
+
+	rd.doc = xmlReadMemory(cfg->xml, (int)strlen(cfg->xml), "normalised.xml", NULL,
+			       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!rd.doc) {
+		kd_error("cannot parse libvirt's normalised XML");
+		return -1;
+	}
+	rd.xp = xmlXPathNewContext(rd.doc);
+	if (!rd.xp || xmlXPathRegisterNs(rd.xp, BAD_CAST "kd", BAD_CAST KD_METADATA_NS) != 0) {
+		kd_error("cannot set up XPath: out of memory");
+		goto out;
+	}
+	if (read_basics(&rd, cfg) < 0 || read_backing(&rd, cfg) < 0 ||
+	    read_memory(&rd, cfg) < 0 || read_metadata(&rd, cfg) < 0)
+		goto out;
+	ret = 0;
+out:
+	xmlXPathFreeContext(rd.xp);
+	xmlFreeDoc(rd.doc);
+	return ret;
+}
+
+int config_load(struct vm_config *cfg, const char *path)
+{
+	char what[600];
+	char *xml;
+
+	memset(cfg, 0, sizeof(*cfg));
+	xmlSetGenericErrorFunc(NULL, quiet_xml_error);
+	if (path) {
+		snprintf(what, sizeof(what), "config %s", path);
+		xml = read_file(path);
+		if (!xml) {
+			kd_error("cannot read config %s: %s", path, strerror(errno));
+			return -1;
+		}
+	} else {
+		snprintf(what, sizeof(what), "built-in config");
+		xml = strdup(kd_default_domain_xml);
+		if (!xml) {
+			kd_error("out of memory");
+			return -1;
+		}
+	}
+	if (check_well_formed(what, xml) < 0) {
+		free(xml);
+		return -1;
+	}
+	cfg->xml = libvirt_normalise(what, xml);
+	free(xml);
+	if (!cfg->xml || read_config(cfg) < 0) {
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+void config_free(struct vm_config *cfg)
+{
+	/* Both were allocated by libvirt or libxml2 users with malloc(). */
+	free(cfg->xml);
+	free(cfg->name);
+	cfg->xml = NULL;
+	cfg->name = NULL;
+}

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvm-demo: options, the main thread, the summary.
+ *
+ * Threads: the main thread builds the VM, starts one thread per vCPU, then
+ * sleeps in poll() on a signalfd (SIGINT, SIGTERM: blocked in every thread)
+ * and the VM's stop eventfd. Whoever stops the VM first (the guest's result
+ * port, a failing vCPU, a signal) records why; the main thread then joins
+ * the vCPU threads, tears the VM down and prints the summary.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvm-demo.h"
+
+void kd_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("kvm-demo: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: kvm-demo [--config FILE] [--guest IMAGE] [--dump-config]\n"
+	      "       kvm-demo --check\n"
+	      "  --config FILE   libvirt domain XML (default: the built-in definition)\n"
+	      "  --guest IMAGE   a flat guest image instead of the built-in self-test\n"
+	      "  --timeout SECS  stop the VM with SIGTERM after SECS seconds\n"
+	      "  --dump-config   print the definition as libvirt normalised it, and exit\n"
+	      "  --check         report whether KVM is usable here; exit 0 if so, else 1\n", f);
+}
+
+/* --check: everything kvm-demo needs from /dev/kvm. */
+static int kvm_check(void)
+{
+	static const struct { long cap; const char *name; } caps[] = {
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	};
+	bool ok = true;
+	int fd, api, n;
+
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("kvm-demo: /dev/kvm: %s\nkvm-demo: KVM is not usable here\n", strerror(errno));
+		return 1;
+	}
+	printf("kvm-demo: /dev/kvm: opened\n");
+	api = ioctl(fd, KVM_GET_API_VERSION, 0);
+	printf("kvm-demo: API version %d: %s\n", api, api == 12 ? "ok" : "need 12");
+	ok = api == 12;
+	for (size_t i = 0; ok && i < sizeof(caps) / sizeof(caps[0]); i++) {
+		n = ioctl(fd, KVM_CHECK_EXTENSION, caps[i].cap);
+		printf("kvm-demo: %s: %s\n", caps[i].name, n > 0 ? "yes" : "missing");
+		ok = ok && n > 0;
+	}
+	if (ok) {
+		n = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+		printf("kvm-demo: KVM_CAP_NR_MEMSLOTS: %d (need %u)\n", n, 1 + KD_MAX_DIMMS);
+		ok = n >= (int)(1 + KD_MAX_DIMMS);
+		n = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+		printf("kvm-demo: KVM_CAP_MAX_VCPUS: %d\n", n);
+	}
+	if (ok) {
+		int vm = ioctl(fd, KVM_CREATE_VM, 0);
+
+		printf("kvm-demo: KVM_CREATE_VM: %s\n", vm >= 0 ? "ok" : strerror(errno));
+		ok = vm >= 0;
+		if (vm >= 0)
+			close(vm);
+	}
+	close(fd);
+	printf("kvm-demo: KVM is %s here\n", ok ? "usable" : "not usable");
+	return ok ? 0 : 1;
+}
+
+static void *read_image(const char *path, size_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		kd_error("cannot read guest image %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)KD_HOTPLUG_GPA) {
+		kd_error("guest image %s: not a regular file of at most 4 GiB", path);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		kd_error("guest image %s: out of memory", path);
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n <= 0) {
+			kd_error("cannot read guest image %s: %s", path,
+				 n < 0 ? strerror(errno) : "file shrank");
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*size = got;
+	return buf;
+fail:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Entries of a /proc directory: open fds or threads, for the leak check. */
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * The main thread's wait: until the VM stops or a signal asks it to.
+ * --timeout sends SIGTERM to the process, so it takes the signal's path.
+ */
+static void wait_for_stop(struct vm *vm, int sfd, unsigned int timeout_s)
+{
+	struct pollfd fds[2] = {
+		{ .fd = sfd, .events = POLLIN },
+		{ .fd = vm->stop_fd, .events = POLLIN },
+	};
+	double deadline = now() + timeout_s;
+	bool timed_out = false;
+
+	for (;;) {
+		int ms = -1;
+
+		if (timeout_s && !timed_out) {
+			double left = deadline - now();
+
+			ms = left > 0 ? (int)(left * 1000) + 1 : 0;
+		}
+		int n = poll(fds, 2, ms);
+
+		if (n == 0) {
+			printf("kvm-demo: --timeout: %u s passed, sending SIGTERM\n", timeout_s);
+			timed_out = true;
+			kill(getpid(), SIGTERM);
+			continue;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			kd_error("poll: %s", strerror(errno));
+			vm_request_stop(vm, VM_STOP_ERROR, KD_EXIT_HOST);
+			return;
+		}
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				printf("kvm-demo: %s: stopping the VM\n", strsignal((int)si.ssi_signo));
+				vm_request_stop(vm, VM_STOP_SIGNAL, KD_EXIT_STOPPED);
+			}
+		}
+		if (fds[1].revents & POLLIN)
+			return;
+	}
+}
+
+static void summary(struct vm *vm, double t_start, double t_run, double t_end)
+{
+	const struct vm_config *cfg = vm->cfg;
+	uint64_t slots_bytes = 0;
+	uint64_t verified = atomic_load(&vm->pages_verified) * KD_PAGE_SIZE;
+
+	for (unsigned int i = 0; i < vm->nr_regions; i++)
+		slots_bytes += vm->regions[i].size;
+	switch (vm->stop_reason) {
+	case VM_STOP_GUEST:
+		printf("kvm-demo: guest %s (result %d)\n",
+		       vm->guest_result == 0 ? "passed" : "FAILED", vm->guest_result);
+		break;
+	case VM_STOP_SIGNAL:
+		printf("kvm-demo: stopped by a signal before the guest finished\n");
+		break;
+	default:
+		printf("kvm-demo: the VM stopped on an error\n");
+		break;
+	}
+	printf("kvm-demo: summary: %u vCPUs, %u memory slots (%" PRIu64 " MiB, %s%s), "
+	       "%" PRIu64 " MiB read back and verified by the guest (%" PRIu64 " MiB of RAM under test, %u passes), "
+	       "%.2f s (setup %.2f s, guest %.2f s)\n",
+	       vm->nr_vcpus, vm->nr_regions, slots_bytes >> 20, cfg->memfd ? "memfd" : "anonymous",
+	       cfg->shared ? " shared" : " private", verified >> 20, vm->test_bytes >> 20,
+	       vm->passes, t_end - t_start, t_run - t_start, t_end - t_run);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "guest", required_argument, NULL, 'g' },
+		{ "dump-config", no_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL, *guest_path = NULL;
+	bool dump = false, check = false;
+	unsigned int timeout_s = 0;
+	int fds_before, threads_before;
+	struct vm_config cfg;
+	struct vm vm;
+	const void *image = kd_guest_image;
+	void *image_buf = NULL;
+	size_t image_size = (size_t)(kd_guest_image_end - kd_guest_image);
+	sigset_t sigs;
+	int sfd = -1, status = KD_EXIT_HOST, c;
+	double t_start, t_run;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	opterr = 0;	/* one line of our own instead of getopt's */
+	while ((c = getopt_long(argc, argv, "c:g:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'g': guest_path = optarg; break;
+		case 'd': dump = true; break;
+		case 'k': check = true; break;
+		case 't': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || v == 0 || v > 86400) {
+				kd_error("--timeout '%s': expected seconds, 1 to 86400", optarg);
+				return KD_EXIT_USAGE;
+			}
+			timeout_s = (unsigned int)v;
+			break;
+		}
+		case 'h': usage(stdout); return 0;
+		default:
+			kd_error("option '%s' is unknown or needs a value (see kvm-demo --help)",
+				 argv[optind - 1]);
+			return KD_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		kd_error("unexpected argument '%s' (see kvm-demo --help)", argv[optind]);
+		return KD_EXIT_USAGE;
+	}
+	if (check)
+		return kvm_check();
+
+	t_start = now();
+	if (config_load(&cfg, config_path) < 0)
+		return KD_EXIT_USAGE;
+	if (dump) {
+		fputs(cfg.xml, stdout);
+		config_free(&cfg);
+		return 0;
+	}
+	if (guest_path) {
+		image = image_buf = read_image(guest_path, &image_size);
+		if (!image) {
+			config_free(&cfg);
+			return KD_EXIT_USAGE;
+		}
+	}
+	if (vm_check_image(&cfg, image, image_size) < 0) {
+		free(image_buf);
+		config_free(&cfg);
+		return KD_EXIT_USAGE;
+	}
+
+	/* SIGINT and SIGTERM reach the main thread through a signalfd only. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0 ||
+	    (sfd = signalfd(-1, &sigs, SFD_CLOEXEC)) < 0 || vcpu_init_kick_signal() < 0) {
+		kd_error("cannot set up signal handling: %s", strerror(errno));
+		free(image_buf);
+		config_free(&cfg);
+		return KD_EXIT_HOST;
+	}
+
+	printf("kvm-demo: domain '%s': %u vCPUs, boot RAM %" PRIu64 " MiB, %u DIMM%s, "
+	       "%s %s backing%s\n", cfg.name ? cfg.name : "", cfg.nr_vcpus, cfg.boot_ram >> 20,
+	       cfg.nr_dimms, cfg.nr_dimms == 1 ? "" : "s", cfg.memfd ? "memfd" : "anonymous",
+	       cfg.shared ? "shared" : "private", cfg.balloon ? ", balloon" : "");
+	fds_before = count_entries("/proc/self/fd");
+	threads_before = count_entries("/proc/self/task");
+	if (vm_create(&vm, &cfg, image, image_size) == 0 && vm_start(&vm) == 0) {
+		t_run = now();
+		wait_for_stop(&vm, sfd, timeout_s);
+		vm_destroy(&vm);
+		summary(&vm, t_start, t_run, now());
+		status = vm.guest_result;
+	} else {
+		vm_destroy(&vm);
+		status = KD_EXIT_HOST;
+	}
+	/* Teardown must give back every thread and fd the VM took. */
+	if (count_entries("/proc/self/fd") != fds_before ||
+	    count_entries("/proc/self/task") != threads_before) {
+		kd_error("teardown leaked: %d fds and %d threads before the VM, %d and %d after",
+			 fds_before, threads_before, count_entries("/proc/self/fd"),
+			 count_entries("/proc/self/task"));
+		status = KD_EXIT_HOST;
+	}
+
+	close(sfd);
+	free(image_buf);
+	config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM: /dev/kvm, the guest-physical layout, the guest image, the page
+ * tables, and the stop protocol shared by vCPU threads and the main thread.
+ *
+ * Layout: boot RAM at 0 holds the boot info, the GDT, the page tables, the
+ * vCPU stacks and the image at KD_IMAGE_GPA (see guest/abi.h); the rest of
+ * it is tested by the guest. DIMMs follow each other from KD_HOTPLUG_GPA.
+ * The page tables identity-map the whole hotplug window up front (2 MiB
+ * pages), so memory plugged later needs a slot, not a page-table change.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <mmn/mmn.h>
+
+#include "kvm-demo.h"
+
+#define GIB		(1ull << 30)
+#define PTE_P		(1ull << 0)
+#define PTE_RW		(1ull << 1)
+#define PTE_PS		(1ull << 7)
+#define KVM_API		12
+/* Where KVM may put the TSS it needs on Intel hosts: above RAM, below 4 GiB. */
+#define KD_TSS_GPA	0xfffbd000ull
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+int vm_check_image(const struct vm_config *cfg, const void *image, size_t size)
+{
+	const struct kd_image_header *h = image;
+
+	if (size < sizeof(*h) || h->magic != KD_IMAGE_MAGIC) {
+		kd_error("guest image (%zu bytes): no kvm-demo image header (magic 0x%x)", size,
+			 KD_IMAGE_MAGIC);
+		return -1;
+	}
+	if (h->entry_gpa < KD_IMAGE_GPA + sizeof(*h) || h->entry_gpa >= KD_IMAGE_GPA + size ||
+	    h->end_gpa < KD_IMAGE_GPA + size) {
+		kd_error("guest image (%zu bytes): bad header (entry 0x%x, end 0x%" PRIx64 ")",
+			 size, h->entry_gpa, h->end_gpa);
+		return -1;
+	}
+	if (h->end_gpa > cfg->boot_ram) {
+		kd_error("guest image (%" PRIu64 " KiB loaded at 0x%llx) does not fit in boot RAM "
+			 "of %" PRIu64 " KiB (<memory> or the <numa> cells)",
+			 (uint64_t)((h->end_gpa - KD_IMAGE_GPA) >> 10), KD_IMAGE_GPA, cfg->boot_ram >> 10);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_kvm(struct vm *vm)
+{
+	int api;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		kd_error("cannot open /dev/kvm: %s", strerror(errno));
+		return -1;
+	}
+	api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_API) {
+		kd_error("/dev/kvm: API version %d, kvm-demo needs %d", api, KVM_API);
+		return -1;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		kd_error("KVM_CREATE_VM: %s", strerror(errno));
+		return -1;
+	}
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_TSS_ADDR) > 0 &&
+	    ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KD_TSS_GPA) < 0) {
+		kd_error("KVM_SET_TSS_ADDR: %s", strerror(errno));
+		return -1;
+	}
+	int size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+
+	if (size < (int)sizeof(struct kvm_run)) {
+		kd_error("KVM_GET_VCPU_MMAP_SIZE: %s", size < 0 ? strerror(errno) : "too small");
+		return -1;
+	}
+	vm->run_size = (size_t)size;
+	return 0;
+}
+
+static int setup_memory(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	uint64_t gpa = KD_HOTPLUG_GPA;
+	uint64_t window = cfg->has_max_memory ? cfg->max_memory - cfg->boot_ram : 0;
+
+	if (memory_region_alloc(vm, &vm->regions[0], "boot", 0, cfg->boot_ram) < 0)
+		return -1;
+	vm->nr_regions = 1;
+	for (unsigned int i = 0; i < cfg->nr_dimms; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "dimm%u", i);
+		if (memory_region_alloc(vm, &vm->regions[vm->nr_regions], name, gpa,
+					cfg->dimms[i].size) < 0)
+			return -1;
+		vm->nr_regions++;
+		gpa += cfg->dimms[i].size;
+	}
+	vm->map_end = align_up(window ? KD_HOTPLUG_GPA + window : cfg->boot_ram, GIB);
+	for (unsigned int i = 0; i < vm->nr_regions; i++)
+		if (memory_region_map_slot(vm, &vm->regions[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* GDT, identity page tables, boot info, and the image, all in boot RAM. */
+static int load_guest(struct vm *vm)
+{
+	const struct kd_image_header *h = vm->image;
+	uint64_t *gdt = memory_gpa_to_hva(vm, KD_GDT_GPA, 3 * 8);
+	uint64_t *pml4 = memory_gpa_to_hva(vm, KD_PML4_GPA, KD_PAGE_SIZE);
+	uint64_t *pdpt = memory_gpa_to_hva(vm, KD_PDPT_GPA, KD_PAGE_SIZE);
+	unsigned int nr_pd = (unsigned int)(vm->map_end / GIB);
+	uint64_t *pd = memory_gpa_to_hva(vm, KD_PD_GPA, nr_pd * KD_PAGE_SIZE);
+	struct kd_boot_info *bi = memory_gpa_to_hva(vm, KD_BOOT_INFO_GPA, sizeof(*bi));
+	void *image = memory_gpa_to_hva(vm, KD_IMAGE_GPA, h->end_gpa - KD_IMAGE_GPA);
+	uint64_t test_start = align_up(h->end_gpa, 64 * 1024);
+
+	if (!gdt || !pml4 || !pdpt || !pd || !bi || !image || nr_pd > KD_MAX_PDS) {
+		kd_error("boot RAM of %" PRIu64 " KiB cannot hold the boot structures",
+			 vm->cfg->boot_ram >> 10);
+		return -1;
+	}
+	gdt[0] = 0;
+	gdt[1] = 0x00af9a000000ffffull;		/* 64-bit code, DPL 0 */
+	gdt[2] = 0x00cf92000000ffffull;		/* data, DPL 0 */
+
+	pml4[0] = KD_PDPT_GPA | PTE_P | PTE_RW;
+	for (unsigned int i = 0; i < nr_pd; i++) {
+		pdpt[i] = (KD_PD_GPA + i * KD_PAGE_SIZE) | PTE_P | PTE_RW;
+		for (unsigned int j = 0; j < 512; j++)
+			pd[i * 512 + j] = (i * GIB + j * (2ull << 20)) | PTE_P | PTE_RW | PTE_PS;
+	}
+
+	memcpy(image, vm->image, vm->image_size);
+	memset((char *)image + vm->image_size, 0, h->end_gpa - KD_IMAGE_GPA - vm->image_size);
+
+	memset(bi, 0, sizeof(*bi));
+	bi->magic = KD_BOOT_MAGIC;
+	bi->nr_vcpus = vm->nr_vcpus;
+	bi->passes = vm->cfg->passes ? vm->cfg->passes : vm->nr_vcpus;
+	if (test_start < vm->cfg->boot_ram) {
+		bi->ranges[bi->nr_ranges].gpa = test_start;
+		bi->ranges[bi->nr_ranges].size = vm->cfg->boot_ram - test_start;
+		bi->nr_ranges++;
+	}
+	for (unsigned int i = 1; i < vm->nr_regions && bi->nr_ranges < KD_MAX_RANGES; i++) {
+		bi->ranges[bi->nr_ranges].gpa = vm->regions[i].gpa;
+		bi->ranges[bi->nr_ranges].size = vm->regions[i].size;
+		bi->nr_ranges++;
+	}
+	vm->test_bytes = 0;
+	for (unsigned int i = 0; i < bi->nr_ranges; i++)
+		vm->test_bytes += bi->ranges[i].size;
+	vm->passes = bi->passes;
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, size_t size)
+{
+	int err;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->image = image;
+	vm->image_size = size;
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_mutex_init(&vm->serial_lock, NULL);
+	for (unsigned int i = 0; i < KD_MAX_VCPUS; i++)
+		vm->vcpus[i].fd = -1;
+
+	err = mmn_state_new(&vm->host_mm);
+	if (err) {
+		kd_error("mmn_state_new: %s", strerror(-err));
+		return -1;
+	}
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (vm->stop_fd < 0) {
+		kd_error("eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if (open_kvm(vm) < 0 || setup_memory(vm) < 0)
+		return -1;
+	vm->nr_vcpus = cfg->nr_vcpus;
+	if (load_guest(vm) < 0)
+		return -1;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vcpu_create(vm, &vm->vcpus[i], i) < 0)
+			return -1;
+	return 0;
+}
+
+int vm_start(struct vm *vm)
+{
+	int ret = 0;
+
+	/* Under stop_lock, so that a stop request never sees a half-started vCPU. */
+	pthread_mutex_lock(&vm->stop_lock);
+	atomic_store(&vm->running_vcpus, vm->nr_vcpus);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		if (vcpu_start(vm, &vm->vcpus[i]) < 0) {
+			/* Threads never started do not count as running. */
+			atomic_fetch_sub(&vm->running_vcpus, vm->nr_vcpus - i);
+			ret = -1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	if (ret < 0)
+		vm_request_stop(vm, VM_STOP_ERROR, KD_EXIT_HOST);
+	return ret;
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int result)
+{
+	bool first;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	first = vm->stop_reason == VM_RUNNING;
+	if (first) {
+		vm->stop_reason = reason;
+		vm->guest_result = result;
+		/* stopping before immediate_exit: see the comment at the top of vcpu.c. */
+		atomic_store(&vm->stopping, true);
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			vcpu_kick(vm, &vm->vcpus[i]);
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	if (!first)
+		return;
+	if (vm->stop_fd >= 0 && write(vm->stop_fd, &one, sizeof(one)) != sizeof(one))
+		kd_error("eventfd write: %s", strerror(errno));
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->nr_vcpus && !atomic_load(&vm->stopping))
+		vm_request_stop(vm, VM_STOP_ERROR, KD_EXIT_HOST);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(vm, &vm->vcpus[i]);
+	ports_flush(vm);
+	for (unsigned int i = 0; i < KD_MAX_VCPUS; i++)
+		vcpu_destroy(vm, &vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->nr_regions; i++) {
+		if (vm->vm_fd >= 0)
+			memory_region_unmap_slot(vm, &vm->regions[i]);
+		memory_region_free(vm, &vm->regions[i]);
+	}
+	if (vm->host_mm)
+		mmn_state_free(vm->host_mm);
+	vm->host_mm = NULL;
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;
+	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->serial_lock);
+}
