@@ -138,6 +138,12 @@ struct vm {
 	int vm_fd;
 	size_t run_size;		/* KVM_GET_VCPU_MMAP_SIZE */
 	struct mmn_state *host_mm;	/* the host address space guest RAM lives in */
+	/*
+	 * The guest-physical address space (keys are GPAs). Whoever changes
+	 * what a GPA range maps to invalidates it here first, so that devices
+	 * caching GPA-to-HVA translations drop them in time.
+	 */
+	struct mmn_state *guest_mm;
 
 	unsigned int nr_regions;
 	struct mem_region regions[1 + KD_MAX_DIMMS];	/* [0] is boot RAM */

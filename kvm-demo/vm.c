@@ -190,6 +190,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, siz
 		vm->vcpus[i].fd = -1;
 
 	err = mmn_state_new(&vm->host_mm);
+	if (err == 0)
+		err = mmn_state_new(&vm->guest_mm);
 	if (err) {
 		kd_error("mmn_state_new: %s", strerror(-err));
 		return -1;
@@ -267,9 +269,10 @@ void vm_destroy(struct vm *vm)
 			memory_region_unmap_slot(vm, &vm->regions[i]);
 		memory_region_free(vm, &vm->regions[i]);
 	}
-	if (vm->host_mm)
-		mmn_state_free(vm->host_mm);
-	vm->host_mm = NULL;
+	/* Devices subscribe to guest_mm; they are gone by now. */
+	mmn_state_free(vm->guest_mm);
+	mmn_state_free(vm->host_mm);
+	vm->guest_mm = vm->host_mm = NULL;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
