@@ -91,6 +91,16 @@ void memory_region_unmap_slot(struct vm *vm, struct mem_region *r);
 void memory_region_free(struct vm *vm, struct mem_region *r);
 /* Host address of [GPA, GPA + LEN) inside one region, or NULL. */
 void *memory_gpa_to_hva(struct vm *vm, uint64_t gpa, uint64_t len);
+/*
+ * The translation a device uses: the host address of [GPA, GPA + LEN),
+ * which must lie in one RAM region, for reading or (WRITE) writing.
+ * Returns 0, -EFAULT (not guest RAM: outside every region, or the
+ * length overflows) or -EACCES (WRITE to memory that is read-only now).
+ * Safe from any thread, concurrently with changes to the regions; the
+ * answer is current when given, so callers that cache it must hold a
+ * subscription on vm->guest_mm and use the read_begin/read_retry pattern.
+ */
+int memory_translate(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **hva);
 
 /* ---- vcpu.c ---- */
 
@@ -145,8 +155,10 @@ struct vm {
 	 */
 	struct mmn_state *guest_mm;
 
-	unsigned int nr_regions;
-	struct mem_region regions[1 + KD_MAX_DIMMS];	/* [0] is boot RAM */
+	/* Readers: memory_translate(); writers: whoever changes the regions. */
+	pthread_rwlock_t mem_lock;
+	unsigned int nr_regions;			/* mem_lock */
+	struct mem_region regions[1 + KD_MAX_DIMMS];	/* mem_lock; [0] is boot RAM */
 	uint64_t map_end;		/* the identity map covers [0, map_end) */
 
 	unsigned int nr_vcpus;

@@ -123,3 +123,18 @@ void *memory_gpa_to_hva(struct vm *vm, uint64_t gpa, uint64_t len)
 	}
 	return NULL;
 }
+
+int memory_translate(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **hva)
+{
+	int ret = -EFAULT;
+
+	(void)write;	/* every region is writable until protection exists */
+	if (len == 0 || gpa + len < gpa)
+		return -EFAULT;
+	pthread_rwlock_rdlock(&vm->mem_lock);
+	*hva = memory_gpa_to_hva(vm, gpa, len);
+	if (*hva)
+		ret = 0;
+	pthread_rwlock_unlock(&vm->mem_lock);
+	return ret;
+}

@@ -186,6 +186,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, siz
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->serial_lock, NULL);
+	pthread_rwlock_init(&vm->mem_lock, NULL);
 	for (unsigned int i = 0; i < KD_MAX_VCPUS; i++)
 		vm->vcpus[i].fd = -1;
 
@@ -282,4 +283,5 @@ void vm_destroy(struct vm *vm)
 	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;
 	pthread_mutex_destroy(&vm->stop_lock);
 	pthread_mutex_destroy(&vm->serial_lock);
+	pthread_rwlock_destroy(&vm->mem_lock);
 }
