@@ -10,6 +10,7 @@
  * events the syscall raises are not reported a second time.
  */
 #define _GNU_SOURCE
+#include "fault.h"
 #include "hostmem.h"
 
 #include <errno.h>
@@ -103,7 +104,7 @@ static int run_bracket(struct mmn_state *state, struct mmn_invalidate_desc *desc
 	if (ret)
 		return ret;	/* refused: memory untouched */
 	bracket_announce(&b);
-	ret = op(arg);
+	ret = fault_inject("bracket syscall") ? -errno : op(arg);
 	bracket_withdraw(&b);
 	/* Even when the syscall failed: readers retry, nothing stays odd. */
 	mmn_invalidate_end(state, desc);

@@ -93,6 +93,7 @@
  * callback runs or can run again. A count of them lets invalidations skip
  * the rwlock when there are none.
  */
+#include "fault.h"
 #include "itree.h"
 #include "notifier.h"
 
@@ -235,7 +236,8 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 
 	if (!statep)
 		return -EINVAL;
-	if (posix_memalign((void **)&state, CACHELINE, sizeof(*state)))
+	if (fault_inject("posix_memalign") ||
+	    posix_memalign((void **)&state, CACHELINE, sizeof(*state)))
 		return -ENOMEM;
 	memset(state, 0, sizeof(*state));
 
@@ -245,18 +247,19 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 	state->deferred = &deferred_end;
 	state->subs.next = state->subs.prev = &state->subs;
 
-	err = pthread_mutex_init(&state->lock, NULL);
+	err = fault_inject("pthread_mutex_init") ? errno : pthread_mutex_init(&state->lock, NULL);
 	if (err)
 		goto fail_mutex;
-	err = pthread_cond_init(&state->seq_changed, NULL);
+	err = fault_inject("pthread_cond_init") ? errno : pthread_cond_init(&state->seq_changed, NULL);
 	if (err)
 		goto fail_cond;
-	err = pthread_rwlockattr_init(&attr);
+	err = fault_inject("pthread_rwlockattr_init") ? errno : pthread_rwlockattr_init(&attr);
 	if (err)
 		goto fail_attr;
 	/* Writers (register, unregister) must not starve under a storm. */
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	err = pthread_rwlock_init(&state->subs_lock, &attr);
+	err = fault_inject("pthread_rwlock_init") ? errno :
+	      pthread_rwlock_init(&state->subs_lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	if (err)
 		goto fail_attr;

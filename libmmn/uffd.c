@@ -20,6 +20,7 @@
  * its syscall then, so it is in the snapshot.
  */
 #define _GNU_SOURCE
+#include "fault.h"
 #include "hostmem.h"
 
 #include <errno.h>
@@ -165,7 +166,8 @@ static void *watch_main(void *arg)
 
 static int open_uffd(void)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int fd = fault_inject("userfaultfd") ? -1 :
+		 (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
 	/* Unprivileged processes may still watch their own user-mode faults. */
 	if (fd < 0 && errno == EPERM)
@@ -185,9 +187,9 @@ static int setup_uffd(int uffd, void *addr, size_t len)
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
 
-	if (ioctl(uffd, UFFDIO_API, &api))
+	if (fault_inject("UFFDIO_API") || ioctl(uffd, UFFDIO_API, &api))
 		return errno == EINVAL ? -EOPNOTSUPP : -errno;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+	if (fault_inject("UFFDIO_REGISTER") || ioctl(uffd, UFFDIO_REGISTER, &reg))
 		return errno == EINVAL ? -EOPNOTSUPP : -errno;
 	return 0;
 }
@@ -205,7 +207,7 @@ MMN_EXPORT int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t 
 	if ((uint64_t)len - 1 > UINT64_MAX - (uint64_t)(uintptr_t)addr)
 		return -EOVERFLOW;
 
-	w = calloc(1, sizeof(*w));
+	w = fault_inject("calloc") ? NULL : calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->state = state;
@@ -218,12 +220,13 @@ MMN_EXPORT int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t 
 	ret = setup_uffd(w->uffd, addr, len);
 	if (ret)
 		goto fail_uffd;
-	w->stop_fd = eventfd(0, EFD_CLOEXEC);
+	w->stop_fd = fault_inject("eventfd") ? -1 : eventfd(0, EFD_CLOEXEC);
 	if (w->stop_fd < 0) {
 		ret = -errno;
 		goto fail_uffd;
 	}
-	ret = -pthread_create(&w->thread, NULL, watch_main, w);
+	ret = fault_inject("pthread_create") ? -errno :
+	      -pthread_create(&w->thread, NULL, watch_main, w);
 	if (ret)
 		goto fail_stop;
 	*watchp = w;
