@@ -33,6 +33,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -145,10 +146,14 @@ static void *watch_main(void *arg)
 		size_t n;
 		ssize_t r;
 
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
+		if ((fault_inject("watcher poll") ? -1 : poll(fds, 2, -1)) < 0) {
+			/*
+			 * Never give up (ENOMEM is transient): events nobody
+			 * reads block every thread that raises one, for good.
+			 */
+			if (errno != EINTR)
+				nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+			continue;
 		}
 		if (fds[1].revents)
 			break;

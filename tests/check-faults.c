@@ -18,7 +18,9 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <mmn/mmn.h>
 
@@ -31,21 +33,30 @@
 
 /* ------------------------------------------------------------------------
  * The plan: fail the fail_at-th fault point reached, and only that one.
+ * The watcher's loop runs in its own thread, at its own pace: its site
+ * counts only when named in only_site, and then it is the only one.
  */
+#define WATCHER_LOOP_SITE "watcher poll"
+
 static unsigned long points_reached;
 static unsigned long fail_at;
-static const char *fired_site;
-static unsigned long faults_injected;
+static const char *only_site;
+static int inject_errno = INJECTED_ERRNO;
+static const char *fired_site;		/* atomic: the watcher may set it */
+static unsigned long faults_injected;	/* atomic */
 
 bool mmn_fault_inject(const char *site)
 {
-	unsigned long n = __atomic_add_fetch(&points_reached, 1, __ATOMIC_RELAXED);
+	unsigned long n;
 
+	if (only_site ? strcmp(site, only_site) != 0 : strcmp(site, WATCHER_LOOP_SITE) == 0)
+		return false;
+	n = __atomic_add_fetch(&points_reached, 1, __ATOMIC_RELAXED);
 	if (n != fail_at)
 		return false;
-	fired_site = site;
-	faults_injected++;
-	errno = INJECTED_ERRNO;
+	__atomic_store_n(&fired_site, site, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&faults_injected, 1, __ATOMIC_RELAXED);
+	errno = inject_errno;
 	return true;
 }
 
@@ -385,6 +396,88 @@ START_TEST(uffd_watch_faults)
 }
 END_TEST
 
+/*
+ * A failed poll() in the watcher's thread (ENOMEM is transient) must not
+ * end the watch: a registered range whose events nobody reads blocks
+ * every thread that raises one (madvise, munmap) for good.
+ */
+struct raise_arg {
+	char *addr;
+	size_t len;
+	int ret;
+};
+
+static void *raise_remove_event(void *p)
+{
+	struct raise_arg *a = p;
+
+	a->ret = madvise(a->addr, a->len, MADV_DONTNEED);
+	return NULL;
+}
+
+START_TEST(uffd_watcher_survives_poll_failure)
+{
+	const size_t len = 4 * (size_t)sysconf(_SC_PAGESIZE);
+	struct mmn_uffd_stats st = { .size = sizeof(st) };
+	struct timespec deadline, now;
+	struct mmn_state *state = NULL;
+	struct mmn_uffd_watch *w = NULL;
+	struct raise_arg arg;
+	pthread_t raiser;
+	char *map;
+	int ret;
+
+	ck_assert_int_eq(mmn_state_new(&state), 0);
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	memset(map, 1, len);
+
+	only_site = WATCHER_LOOP_SITE;
+	inject_errno = ENOMEM;
+	arm(1);
+	ret = mmn_uffd_watch_start(state, map, len, &w);
+	if (ret == -EOPNOTSUPP || ret == -EPERM || ret == -ENOSYS) {
+		munmap(map, len);
+		mmn_state_free(state);
+		printf("uffd: userfaultfd unavailable (%d): not tested\n", ret);
+		return;
+	}
+	ck_assert_int_eq(ret, 0);
+
+	/* The first poll() failed, or will: then an event arrives. */
+	arg = (struct raise_arg){ map, len, 0 };
+	ck_assert_int_eq(pthread_create(&raiser, NULL, raise_remove_event, &arg), 0);
+
+	/* A deadline to report a hang as a failure, not to synchronise. */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 10;
+	for (;;) {
+		ck_assert_int_eq(mmn_uffd_watch_stats(w, &st), 0);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (st.events > 0 || now.tv_sec > deadline.tv_sec ||
+		    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
+			break;
+		sched_yield();
+	}
+	/* Closing the userfaultfd also releases a raiser nobody served. */
+	mmn_uffd_watch_stop(w);
+	pthread_join(raiser, NULL);
+	disarm();
+	only_site = NULL;
+	inject_errno = INJECTED_ERRNO;
+
+	ck_assert_msg(__atomic_load_n(&fired_site, __ATOMIC_ACQUIRE) != NULL,
+		      "the watcher's poll() was not reached");
+	ck_assert_msg(st.events == 1, "after a failed poll() the watcher read %llu events in 10 s",
+		      (unsigned long long)st.events);
+	ck_assert_uint_eq(st.reported, 1);
+	ck_assert_int_eq(arg.ret, 0);
+	assert_consistent(state);
+	munmap(map, len);
+	mmn_state_free(state);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * mmn_sub_get: the subscriber's own allocation fails.
  */
@@ -439,10 +532,13 @@ static Suite *faults_suite(void)
 	Suite *s = suite_create("faults");
 	TCase *tc = tcase_create("every failure point in turn");
 
+	tcase_set_timeout(tc, 60);
+
 	tcase_add_test(tc, state_new_faults);
 	tcase_add_test(tc, bracket_syscall_faults);
 	tcase_add_test(tc, bracket_syscall_faults_deferred);
 	tcase_add_test(tc, uffd_watch_faults);
+	tcase_add_test(tc, uffd_watcher_survives_poll_failure);
 	tcase_add_test(tc, sub_get_alloc_fault);
 	suite_add_tcase(s, tc);
 	return s;
