@@ -17,7 +17,18 @@
  * moved). The model then requires it to stay parked until the last running
  * invalidation ends, and to have returned, with the right value, after.
  *
- * Input: opcode bytes with their arguments, see LLVMFuzzerTestOneInput().
+ * Input: operations, each an opcode byte OP and its argument bytes; OP % 10:
+ *	0 insert SLOT START LENGTH FLAGS (FLAGS bit 0: refuses non-blockable)
+ *	1 remove SLOT
+ *	2, 3 invalidate_start THREAD START LENGTH FLAGS (bit 0: blockable,
+ *	  bit 7: MMN_INVALIDATE_AFTER, FLAGS >> 1: the event; START 0xff:
+ *	  all of the space, 0xfe: its top page; LENGTH 0: an invalid desc)
+ *	4 invalidate_end THREAD
+ *	5 read_begin SLOT
+ *	6 read_retry SLOT (check_retry when OP >= 0x80)
+ *	7 sub_get KIND, 8 sub_put KIND
+ *	9 KNOB: bit 7 set, the next alloc_sub fails; else KIND % 3 toggles
+ *	  whether that kind refuses non-blockable starts
  */
 #include "fuzz.h"
 #include "notifier.h"
