@@ -9,6 +9,7 @@
  * the userfaultfd watcher (uffd.c) while its syscall runs, so that the
  * events the syscall raises are not reported a second time.
  */
+#include "fault.h"
 #include "hostmem.h"
 
 #include <errno.h>
@@ -116,7 +117,7 @@ static int run_bracket(struct mmn_state *state, struct mmn_invalidate_desc *desc
 						 .end = descs[i].end };
 			bracket_announce(&b[i]);
 		}
-		ret = op(arg);
+		ret = fault_inject("bracket syscall") ? -errno : op(arg);
 		for (i = 0; i < n; i++)
 			bracket_withdraw(&b[i]);
 	}

@@ -93,6 +93,7 @@
  * callback runs or can run again. A count of them lets invalidations skip
  * the rwlock when there are none.
  */
+#include "fault.h"
 #include "itree.h"
 #include "notifier.h"
 
@@ -236,7 +237,8 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 
 	if (!statep)
 		return -EINVAL;
-	if (posix_memalign((void **)&state, CACHELINE, sizeof(*state)))
+	if (fault_inject("posix_memalign") ||
+	    posix_memalign((void **)&state, CACHELINE, sizeof(*state)))
 		return -ENOMEM;
 	memset(state, 0, sizeof(*state));
 
@@ -246,18 +248,19 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 	state->deferred = &deferred_end;
 	state->subs.next = state->subs.prev = &state->subs;
 
-	err = pthread_mutex_init(&state->lock, NULL);
+	err = fault_inject("pthread_mutex_init") ? errno : pthread_mutex_init(&state->lock, NULL);
 	if (err)
 		goto fail_mutex;
-	err = pthread_cond_init(&state->seq_changed, NULL);
+	err = fault_inject("pthread_cond_init") ? errno : pthread_cond_init(&state->seq_changed, NULL);
 	if (err)
 		goto fail_cond;
-	err = pthread_rwlockattr_init(&attr);
+	err = fault_inject("pthread_rwlockattr_init") ? errno : pthread_rwlockattr_init(&attr);
 	if (err)
 		goto fail_attr;
 	/* Writers (register, unregister) must not starve under a storm. */
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	err = pthread_rwlock_init(&state->subs_lock, &attr);
+	err = fault_inject("pthread_rwlock_init") ? errno :
+	      pthread_rwlock_init(&state->subs_lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	if (err)
 		goto fail_attr;
@@ -851,4 +854,55 @@ MMN_EXPORT void mmn_sub_put(struct mmn_sub *sub)
 	/* The write lock waited out every callback; none can start now. */
 	if (last)
 		sub->ops->free_sub(sub);
+}
+
+/* ------------------------------------------------------------------------
+ * Invariant checker, for the tests
+ */
+
+const char *notifier_check(struct mmn_state *state)
+{
+	uint64_t in_tree = 0, pending_inserts = 0, pending_removes = 0;
+	unsigned long listed = 0;
+	const char *why = NULL;
+	struct mmn_itree_node *node;
+	struct mmn_range_sub *rsub;
+
+	state_lock(state);
+	why = itree_check(&state->itree);
+	for (node = mmn_itree_iter_first(&state->itree, 0, UINT64_MAX); node && !why;
+	     node = mmn_itree_iter_next(node, 0, UINT64_MAX)) {
+		if (mmn_container_of(node, struct mmn_range_sub, node)->state != state)
+			why = "a subscription in the tree points at another state";
+		in_tree++;
+	}
+	for (rsub = state->deferred; rsub != &deferred_end && !why; rsub = rsub->deferred_next) {
+		if (!rsub) {
+			why = "the deferred list is broken";
+			break;
+		}
+		if (itree_node_linked(&rsub->node))
+			pending_removes++;
+		else
+			pending_inserts++;
+		if (pending_removes > in_tree || pending_inserts > state->nr_range_subs)
+			why = "the deferred list loops or names a subscription twice";
+	}
+	if (!why && !seq_invalidating(state->seq) && state->deferred != &deferred_end)
+		why = "deferred operations left while seq is even";
+	if (!why && state->active == 0 && seq_invalidating(state->seq))
+		why = "seq odd with no invalidation running";
+	if (!why && state->nr_range_subs != in_tree - pending_removes + pending_inserts)
+		why = "the count of range subscriptions disagrees with the tree and the deferred list";
+	state_unlock(state);
+	if (why)
+		return why;
+
+	pthread_rwlock_rdlock(&state->subs_lock);
+	for (struct mmn_sub *s = state->subs.next; s != &state->subs; s = s->next)
+		listed++;
+	if (listed != __atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED))
+		why = "the count of whole-space subscriptions disagrees with the list";
+	pthread_rwlock_unlock(&state->subs_lock);
+	return why;
 }

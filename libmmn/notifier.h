@@ -9,4 +9,13 @@
 void state_lock(struct mmn_state *state);
 void state_unlock(struct mmn_state *state);
 
+/*
+ * Check STATE's invariants at rest or between calls: the tree's, seq odd
+ * only while invalidations run, the deferred list empty while seq is even
+ * and consistent with the tree, the counts of subscriptions. Returns NULL
+ * when all hold, else a static string naming the first broken one. Takes
+ * the state's locks; for tests.
+ */
+const char *notifier_check(struct mmn_state *state);
+
 #endif /* MMN_NOTIFIER_H */

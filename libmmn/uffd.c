@@ -20,6 +20,7 @@
  * its syscall then, so it is in the snapshot. Only an event that lies
  * wholly inside a bracket of the watcher's own state is skipped.
  */
+#include "fault.h"
 #include "hostmem.h"
 
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -151,10 +153,14 @@ static void *watch_main(void *arg)
 		size_t n;
 		ssize_t r;
 
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
+		if ((fault_inject("watcher poll") ? -1 : poll(fds, 2, -1)) < 0) {
+			/*
+			 * Never give up (ENOMEM is transient): events nobody
+			 * reads block every thread that raises one, for good.
+			 */
+			if (errno != EINTR)
+				nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+			continue;
 		}
 		if (fds[1].revents)
 			break;
@@ -179,6 +185,8 @@ static int start_thread(struct mmn_uffd_watch *w)
 	sigset_t all, old;
 	int err;
 
+	if (fault_inject("pthread_create"))
+		return -errno;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_create(&w->thread, NULL, watch_main, w);
@@ -188,7 +196,8 @@ static int start_thread(struct mmn_uffd_watch *w)
 
 static int open_uffd(void)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int fd = fault_inject("userfaultfd") ? -1 :
+		 (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
 	/* Unprivileged processes may still watch their own user-mode faults. */
 	if (fd < 0 && errno == EPERM)
@@ -208,9 +217,9 @@ static int setup_uffd(int uffd, void *addr, size_t len)
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
 
-	if (ioctl(uffd, UFFDIO_API, &api))
+	if (fault_inject("UFFDIO_API") || ioctl(uffd, UFFDIO_API, &api))
 		return errno == EINVAL ? -EOPNOTSUPP : -errno;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+	if (fault_inject("UFFDIO_REGISTER") || ioctl(uffd, UFFDIO_REGISTER, &reg))
 		return errno == EINVAL ? -EOPNOTSUPP : -errno;
 	return 0;
 }
@@ -232,7 +241,7 @@ MMN_EXPORT int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t 
 	if (msync(addr, len, MS_ASYNC))
 		return errno == ENOMEM ? -ENOMEM : -errno;
 
-	w = calloc(1, sizeof(*w));
+	w = fault_inject("calloc") ? NULL : calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->state = state;
@@ -245,7 +254,7 @@ MMN_EXPORT int mmn_uffd_watch_start(struct mmn_state *state, void *addr, size_t 
 	ret = setup_uffd(w->uffd, addr, len);
 	if (ret)
 		goto fail_uffd;
-	w->stop_fd = eventfd(0, EFD_CLOEXEC);
+	w->stop_fd = fault_inject("eventfd") ? -1 : eventfd(0, EFD_CLOEXEC);
 	if (w->stop_fd < 0) {
 		ret = -errno;
 		goto fail_uffd;
