@@ -381,8 +381,8 @@ int main(int argc, char **argv)
 	       cfg.shared ? "shared" : "private", cfg.balloon ? ", balloon" : "");
 	fds_before = count_entries("/proc/self/fd");
 	threads_before = count_entries("/proc/self/task");
-	if (chaos_s) {
-		cfg.passes = 100000;	/* the guest tests until chaos ends */
+	if (chaos_s || script_path) {
+		cfg.passes = 100000;	/* the guest tests until chaos or the script ends */
 		if (!seed)
 			seed = (uint64_t)(kd_now() * 1e6);
 	}
@@ -392,7 +392,7 @@ int main(int argc, char **argv)
 
 	if (created == 0) {
 		vm.unplug_timeout_ms = unplug_ms;
-		if (chaos_s && vm.mailbox)
+		if ((chaos_s || script_path) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 	}
 	if (created == 0 && vm_start(&vm) == 0) {

@@ -198,7 +198,15 @@ static int hotplug_locked(struct vm *vm, uint64_t size, unsigned int node, char 
 	if (ret < 0)
 		return fail(err, errlen, "attach-device: %s", kd_last_error());
 	r->node = node;
-	if (memory_region_map_slot(vm, r) < 0 || slots_track(vm, r) < 0) {
+	/*
+	 * Adding a slot needs no pause on real hardware; under nested
+	 * emulation a vCPU running across the memslot update was seen to
+	 * triple-fault, so the vCPUs wait out the ioctl (one pause, ~100 us).
+	 */
+	vm_pause(vm);
+	ret = memory_region_map_slot(vm, r);
+	vm_resume(vm);
+	if (ret < 0 || slots_track(vm, r) < 0) {
 		snprintf(err, errlen, "attach-device: %s", kd_last_error());
 		memory_region_unmap_slot(vm, r);
 		memory_region_free(vm, r);
