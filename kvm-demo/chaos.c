@@ -139,7 +139,9 @@ static void *chaos_thread(void *arg)
 
 	pthread_setname_np(pthread_self(), "chaos");
 	while (kd_now() < end && !atomic_load(&vm->stopping)) {
-		enum chaos_kind k = (enum chaos_kind)(rnd() % K_COUNT);
+		/* Without participants there is nothing to draw for them. */
+		enum chaos_kind k = (enum chaos_kind)(rnd() % (chaos.nr_parts ? K_COUNT
+									      : K_PARTICIPANT));
 
 		sleep_ms(5 + (unsigned int)(rnd() % 100));
 		err[0] = 0;
