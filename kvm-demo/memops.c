@@ -247,6 +247,9 @@ static int unplug_locked(struct vm *vm, unsigned int slot, char *err, size_t err
 	if (slot == 0 || slot >= vm->nr_regions || !vm->regions[slot].hva)
 		return fail(err, errlen, "detach-device: slot %u holds no DIMM", slot);
 	r = &vm->regions[slot];
+	if (r->readonly)
+		return fail(err, errlen, "detach-device: slot %u is write-protected; "
+			    "'protect %u off' first", slot, slot);
 	ret = mailbox_call(vm, KD_MB_UNPLUG, r->gpa, r->size, &status, NULL, NULL);
 	if (ret == -ETIMEDOUT && !atomic_load(&vm->stopping)) {
 		atomic_fetch_add(&vm->counters.unplug_timeouts, 1);
