@@ -55,4 +55,41 @@ struct kd_boot_info {
 	struct kd_ram_range ranges[KD_MAX_RANGES];
 };
 
+/*
+ * ---- The memory mailbox: hotplug, unplug and balloon requests ----
+ *
+ * One page in boot RAM. The host posts a request (state IDLE -> POSTED);
+ * vCPU 0 polls it between self-test passes, takes it (POSTED -> TAKEN, a
+ * compare-and-swap, so that the host can withdraw a request nobody took:
+ * POSTED -> IDLE), applies it to the RAM it tests, and answers (DONE).
+ * The host reads the answer and sets IDLE. The guest then writes the
+ * request's sequence number to KD_PORT_MAILBOX, so the host need not poll.
+ */
+#define KD_MAILBOX_GPA		0x50000ull
+#define KD_PORT_MAILBOX		0x520	/* out32: the sequence number just answered */
+
+#define KD_MB_IDLE		0u
+#define KD_MB_POSTED		1u
+#define KD_MB_TAKEN		2u
+#define KD_MB_DONE		3u
+
+#define KD_MB_PLUG		1u	/* start testing [gpa, gpa + size) */
+#define KD_MB_UNPLUG		2u	/* stop using [gpa, gpa + size) */
+#define KD_MB_BALLOON		3u	/* hold size bytes (the tail of boot RAM) in the balloon */
+
+struct kd_mailbox {
+	uint32_t state;		/* KD_MB_IDLE .. KD_MB_DONE, changed atomically */
+	uint32_t cmd;		/* KD_MB_PLUG .. KD_MB_BALLOON */
+	uint32_t seq;		/* the host's request number */
+	int32_t status;		/* answer: 0 done, else refused */
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t ret_gpa;	/* BALLOON answer: the balloon is now [ret_gpa, ret_gpa + ret_size) */
+	uint64_t ret_size;
+	uint32_t flags;		/* KD_MB_F_*, set by the host before boot */
+	uint32_t reserved;
+};
+#define KD_MB_F_QUIET		(1u << 0)	/* one progress line per 64 passes */
+#define KD_MB_F_DEAF		(1u << 1)	/* testing: never answer, like a hung guest */
+
 #endif
