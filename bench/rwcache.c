@@ -8,14 +8,32 @@
 
 #include "rwcache.h"
 
+/*
+ * Writers first: with glibc's default (readers first) two busy readers keep
+ * an invalidation waiting for as long as they run, and the invalidation
+ * rates the figures ask for are never reached. A VMM cannot let munmap
+ * wait that long either.
+ */
+static int rwlock_init_writer_preferred(pthread_rwlock_t *lock)
+{
+	pthread_rwlockattr_t attr;
+	int err = pthread_rwlockattr_init(&attr);
+
+	if (err)
+		return -err;
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	err = pthread_rwlock_init(lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	return -err;
+}
+
 int rwcache_init(struct rwcache *c, size_t cap)
 {
 	int err = sorted_init(&c->set, cap);
 
 	if (err)
 		return err;
-	/* The default kind, as VMMs use it: readers are preferred. */
-	err = pthread_rwlock_init(&c->lock, NULL);
+	err = rwlock_init_writer_preferred(&c->lock);
 	if (err) {
 		sorted_fini(&c->set);
 		return -err;
@@ -232,7 +250,9 @@ int rwcache_fault(const struct fault_params *p, struct fault_result *res)
 	}
 	ctx->verify = p->verify;
 	atomic_init(&ctx->stop, false);
-	pthread_rwlock_init(&ctx->lock, NULL);
+	err = rwlock_init_writer_preferred(&ctx->lock);
+	if (err)
+		goto out;
 	pthread_barrier_init(&ctx->start, NULL, p->threads + 1);
 
 	for (unsigned int i = 0; i < p->threads; i++) {
