@@ -20,6 +20,15 @@ static inline uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of the whole process (all threads) in nanoseconds. */
+static inline uint64_t bench_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* xorshift64*: every workload is reproducible from its seed. */
 static inline uint64_t bench_rand(uint64_t *s)
 {
@@ -59,6 +68,12 @@ struct readside_result {
 	double ns_per_op;	/* mean over threads of elapsed / iterations */
 	double ops_per_s;	/* sum over threads of iterations / elapsed */
 };
+
+/*
+ * Control: THREADS threads each run a PRNG on private data, ITERS steps.
+ * Shows how far two threads can scale on this machine at all.
+ */
+int control_readside(unsigned int threads, uint64_t iters, struct readside_result *res);
 
 /*
  * The fault pattern: FAULT_THREADS vCPU-like threads fault random pages of

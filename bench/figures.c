@@ -51,6 +51,71 @@ static void progress(const char *what)
 }
 
 /*
+ * On a shared machine a repetition that spent its time waiting for a core
+ * measures the scheduler, not the code. So each repetition checks the
+ * process's CPU time against the wall time: with fewer than ON_CPU_MIN of
+ * its cores, it runs again, up to MAX_ATTEMPTS times; the last attempt is
+ * kept either way, and the figure says how many were rerun or kept.
+ */
+#define ON_CPU_MIN	0.9
+#define MAX_ATTEMPTS	5
+
+static long usable_cores = 1;
+static unsigned int group_reruns, group_disturbed;
+
+struct guard {
+	uint64_t wall;
+	uint64_t cpu;
+	unsigned int cores;
+};
+
+static void guard_start(struct guard *g, unsigned int threads)
+{
+	g->cores = threads < usable_cores ? threads : (unsigned int)usable_cores;
+	g->wall = bench_now_ns();
+	g->cpu = bench_cpu_ns();
+}
+
+static bool guard_ok(const struct guard *g)
+{
+	double wall = (double)(bench_now_ns() - g->wall);
+	double cpu = (double)(bench_cpu_ns() - g->cpu);
+
+	return cpu >= ON_CPU_MIN * wall * g->cores;
+}
+
+/* Run the statements (one repetition on THREADS threads) until undisturbed. */
+#define REPEAT_UNDISTURBED(threads, ...)					\
+	do {									\
+		for (unsigned int attempt_ = 1;; attempt_++) {			\
+			struct guard guard_;					\
+										\
+			guard_start(&guard_, (threads));			\
+			__VA_ARGS__;						\
+			if (guard_ok(&guard_))					\
+				break;						\
+			if (attempt_ == MAX_ATTEMPTS) {				\
+				group_disturbed++;				\
+				break;						\
+			}							\
+			group_reruns++;						\
+		}								\
+	} while (0)
+
+static void group_begin(const struct bench_config *c)
+{
+	usable_cores = c->cores > 0 ? c->cores : 1;
+	group_reruns = group_disturbed = 0;
+}
+
+/* The figure was measured by the group's repetitions. */
+static void group_mark(struct figure *f)
+{
+	f->reruns = group_reruns;
+	f->disturbed = group_disturbed;
+}
+
+/*
  * How many operations make one repetition last MIN_NS, given that RUN(ctx,
  * ops) returns the nanoseconds OPS operations took.
  */
@@ -91,164 +156,199 @@ static void shuffle(size_t *v, size_t n, uint64_t *seed)
 	}
 }
 
-static void fig_itree_n(const struct bench_config *c, unsigned int exp)
-{
-	const unsigned int reps = c->reps;
-	size_t n = 1;
-	uint64_t seed = c->seed + exp;
+struct itree_ctx {
+	size_t n;
 	struct ival *iv;
-	struct sorted_entry *e;
 	struct mmn_itree tree;
 	struct sorted_set set;
-	uint64_t *qs;
-	size_t *perm, cursor = 0;
+	size_t *perm;		/* nodes in random order: victims of removes */
+	size_t cursor;		/* next victim */
+	uint64_t *qs;		/* query starts */
+	size_t queries;
+	size_t tree_ops;	/* removes (and inserts) per repetition */
+	size_t sorted_ops;
+	size_t batch;		/* removed before they are inserted back */
+	uint64_t hits;		/* of the last repetition's queries */
+	double ins_ns, rm_ns, q_ns;	/* per op, last repetition */
+};
+
+#define QUERY_PAGES 16
+
+/* Remove a batch of random nodes, insert them back; then the queries. */
+static void itree_tree_rep(struct itree_ctx *x)
+{
+	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
+	size_t done, cursor = x->cursor;
+
+	for (done = 0; done < x->tree_ops; done += x->batch) {
+		t0 = bench_now_ns();
+		for (size_t j = 0; j < x->batch; j++)
+			mmn_itree_remove(&x->tree, &x->iv[x->perm[(cursor + j) % x->n]].node);
+		t1 = bench_now_ns();
+		for (size_t j = 0; j < x->batch; j++)
+			mmn_itree_insert(&x->tree, &x->iv[x->perm[(cursor + j) % x->n]].node);
+		t2 = bench_now_ns();
+		rm_ns += t1 - t0;
+		ins_ns += t2 - t1;
+		cursor = (cursor + x->batch) % x->n;
+	}
+	x->cursor = cursor;
+	x->rm_ns = (double)rm_ns / (double)done;
+	x->ins_ns = (double)ins_ns / (double)done;
+
+	t0 = bench_now_ns();
+	for (size_t j = 0; j < x->queries; j++) {
+		const uint64_t last = x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1;
+
+		for (struct mmn_itree_node *nd = mmn_itree_iter_first(&x->tree, x->qs[j], last);
+		     nd; nd = mmn_itree_iter_next(nd, x->qs[j], last))
+			hits++;
+	}
+	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
+	x->hits = hits;
+	bench_consume(hits);
+}
+
+/* The same on the sorted array, with fewer updates when n is large. */
+static void itree_sorted_rep(struct itree_ctx *x)
+{
+	const size_t sbatch = x->batch < x->sorted_ops ? x->batch : x->sorted_ops;
+	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
+	size_t done, cursor = x->cursor;
+
+	for (done = 0; done < x->sorted_ops; done += sbatch) {
+		t0 = bench_now_ns();
+		for (size_t j = 0; j < sbatch; j++) {
+			struct ival *v = &x->iv[x->perm[(cursor + j) % x->n]];
+
+			if (sorted_remove(&x->set, v->node.start, v))
+				die("sorted array lost an entry");
+		}
+		t1 = bench_now_ns();
+		for (size_t j = 0; j < sbatch; j++) {
+			struct ival *v = &x->iv[x->perm[(cursor + j) % x->n]];
+
+			if (sorted_insert(&x->set, v->node.start, v->node.last, v))
+				die("out of memory");
+		}
+		t2 = bench_now_ns();
+		rm_ns += t1 - t0;
+		ins_ns += t2 - t1;
+		cursor = (cursor + sbatch) % x->n;
+	}
+	x->cursor = cursor;
+	x->rm_ns = (double)rm_ns / (double)done;
+	x->ins_ns = (double)ins_ns / (double)done;
+
+	t0 = bench_now_ns();
+	for (size_t j = 0; j < x->queries; j++) {
+		const uint64_t last = x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1;
+
+		for (size_t k = sorted_first(&x->set, x->qs[j], last); k < x->set.n;
+		     k = sorted_next(&x->set, k + 1, x->qs[j], last))
+			hits++;
+	}
+	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
+	x->hits = hits;
+	bench_consume(hits);
+}
+
+static void fig_itree_n(const struct bench_config *c, unsigned int exp)
+{
 	double t_ins[REPORT_MAX_REPS], t_rm[REPORT_MAX_REPS], t_q[REPORT_MAX_REPS];
 	double s_ins[REPORT_MAX_REPS], s_rm[REPORT_MAX_REPS], s_q[REPORT_MAX_REPS];
-	uint64_t total_hits = 0, total_queries = 0;
-	char what[64];
+	uint64_t seed = c->seed + exp, total_hits = 0;
+	struct itree_ctx x = { .n = 1 };
+	struct sorted_entry *e;
+	struct figure *f;
+	char what[64], key[64];
 
 	for (unsigned int i = 0; i < exp; i++)
-		n *= 10;
+		x.n *= 10;
 	snprintf(what, sizeof(what), "interval tree, n = 10^%u", exp);
 	progress(what);
+	group_begin(c);
 
 	/*
 	 * n intervals of 1 to 32 pages at random pages of a space of 16n
 	 * pages: each point is covered about once, and a query of 16 pages
-	 * returns about two intervals.
+	 * returns about two intervals. The array moves n/2 entries per
+	 * update, so it gets fewer updates at large n.
 	 */
-	const uint64_t space_pages = 16 * (uint64_t)n;
-	const uint64_t query_pages = 16;
-	const size_t tree_ops = c->quick ? 4000 : 20000;
-	const size_t batch = n / 2 < tree_ops ? n / 2 : tree_ops;
-	/* The array moves n/2 entries per update: fewer operations at large n. */
-	size_t sorted_ops = (size_t)((1ull << 26) / n);
-	const size_t queries = c->quick ? 4000 : 20000;
+	const uint64_t space_pages = 16 * (uint64_t)x.n;
 
-	if (sorted_ops > tree_ops)
-		sorted_ops = tree_ops;
-	if (sorted_ops < 32)
-		sorted_ops = 32;
+	x.tree_ops = c->quick ? 4000 : 20000;
+	x.batch = x.n / 2 < x.tree_ops ? x.n / 2 : x.tree_ops;
+	x.sorted_ops = (size_t)((1ull << 26) / x.n);
+	if (x.sorted_ops > x.tree_ops)
+		x.sorted_ops = x.tree_ops;
+	if (x.sorted_ops < 32)
+		x.sorted_ops = 32;
+	x.queries = c->quick ? 4000 : 20000;
 
-	iv = xmalloc(n * sizeof(*iv));
-	e = xmalloc(n * sizeof(*e));
-	perm = xmalloc(n * sizeof(*perm));
-	qs = xmalloc(queries * sizeof(*qs));
-	mmn_itree_init(&tree);
-	for (size_t i = 0; i < n; i++) {
+	x.iv = xmalloc(x.n * sizeof(*x.iv));
+	e = xmalloc(x.n * sizeof(*e));
+	x.perm = xmalloc(x.n * sizeof(*x.perm));
+	x.qs = xmalloc(x.queries * sizeof(*x.qs));
+	mmn_itree_init(&x.tree);
+	for (size_t i = 0; i < x.n; i++) {
 		uint64_t start = bench_rand_below(&seed, space_pages) * BENCH_PAGE;
 		uint64_t len = (1 + bench_rand_below(&seed, 32)) * BENCH_PAGE;
 
-		iv[i].node.start = start;
-		iv[i].node.last = start + len - 1;
-		e[i] = (struct sorted_entry){ .start = start, .last = start + len - 1, .item = &iv[i] };
-		mmn_itree_insert(&tree, &iv[i].node);
-		perm[i] = i;
+		x.iv[i].node.start = start;
+		x.iv[i].node.last = start + len - 1;
+		e[i] = (struct sorted_entry){ .start = start, .last = start + len - 1,
+					      .item = &x.iv[i] };
+		mmn_itree_insert(&x.tree, &x.iv[i].node);
+		x.perm[i] = i;
 	}
-	if (sorted_init(&set, n) || sorted_build(&set, e, n))
-		die("out of memory building a sorted array of %zu", n);
-	shuffle(perm, n, &seed);
-	for (size_t i = 0; i < queries; i++)
-		qs[i] = bench_rand_below(&seed, space_pages) * BENCH_PAGE;
+	if (sorted_init(&x.set, x.n) || sorted_build(&x.set, e, x.n))
+		die("out of memory building a sorted array of %zu", x.n);
+	free(e);
+	shuffle(x.perm, x.n, &seed);
+	for (size_t i = 0; i < x.queries; i++)
+		x.qs[i] = bench_rand_below(&seed, space_pages) * BENCH_PAGE;
 
-	for (unsigned int r = 0; r < reps; r++) {
-		uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0, s_hits = 0;
-		size_t done;
+	for (unsigned int r = 0; r < c->reps; r++) {
+		uint64_t tree_hits;
 
-		/* Tree: remove a batch of random nodes, insert them back. */
-		for (done = 0; done < tree_ops; done += batch) {
-			t0 = bench_now_ns();
-			for (size_t j = 0; j < batch; j++)
-				mmn_itree_remove(&tree, &iv[perm[(cursor + j) % n]].node);
-			t1 = bench_now_ns();
-			for (size_t j = 0; j < batch; j++)
-				mmn_itree_insert(&tree, &iv[perm[(cursor + j) % n]].node);
-			t2 = bench_now_ns();
-			rm_ns += t1 - t0;
-			ins_ns += t2 - t1;
-			cursor = (cursor + batch) % n;
-		}
-		t_rm[r] = (double)rm_ns / (double)done;
-		t_ins[r] = (double)ins_ns / (double)done;
-
-		t0 = bench_now_ns();
-		for (size_t j = 0; j < queries; j++) {
-			const uint64_t last = qs[j] + query_pages * BENCH_PAGE - 1;
-
-			for (struct mmn_itree_node *nd = mmn_itree_iter_first(&tree, qs[j], last);
-			     nd; nd = mmn_itree_iter_next(nd, qs[j], last))
-				hits++;
-		}
-		t_q[r] = (double)(bench_now_ns() - t0) / (double)queries;
-
-		/* Sorted array: the same, with fewer updates when n is large. */
-		const size_t sbatch = batch < sorted_ops ? batch : sorted_ops;
-
-		rm_ns = ins_ns = 0;
-		for (done = 0; done < sorted_ops; done += sbatch) {
-			t0 = bench_now_ns();
-			for (size_t j = 0; j < sbatch; j++) {
-				struct ival *x = &iv[perm[(cursor + j) % n]];
-
-				if (sorted_remove(&set, x->node.start, x))
-					die("sorted array lost an entry");
-			}
-			t1 = bench_now_ns();
-			for (size_t j = 0; j < sbatch; j++) {
-				struct ival *x = &iv[perm[(cursor + j) % n]];
-
-				if (sorted_insert(&set, x->node.start, x->node.last, x))
-					die("out of memory");
-			}
-			t2 = bench_now_ns();
-			rm_ns += t1 - t0;
-			ins_ns += t2 - t1;
-			cursor = (cursor + sbatch) % n;
-		}
-		s_rm[r] = (double)rm_ns / (double)done;
-		s_ins[r] = (double)ins_ns / (double)done;
-
-		t0 = bench_now_ns();
-		for (size_t j = 0; j < queries; j++) {
-			const uint64_t last = qs[j] + query_pages * BENCH_PAGE - 1;
-
-			for (size_t k = sorted_first(&set, qs[j], last); k < set.n;
-			     k = sorted_next(&set, k + 1, qs[j], last))
-				s_hits++;
-		}
-		s_q[r] = (double)(bench_now_ns() - t0) / (double)queries;
-
-		if (hits != s_hits)
+		REPEAT_UNDISTURBED(1, itree_tree_rep(&x));
+		t_ins[r] = x.ins_ns;
+		t_rm[r] = x.rm_ns;
+		t_q[r] = x.q_ns;
+		tree_hits = x.hits;
+		REPEAT_UNDISTURBED(1, itree_sorted_rep(&x));
+		s_ins[r] = x.ins_ns;
+		s_rm[r] = x.rm_ns;
+		s_q[r] = x.q_ns;
+		if (tree_hits != x.hits)
 			die("n = %zu: the interval tree found %llu overlaps, the sorted array %llu",
-			    n, (unsigned long long)hits, (unsigned long long)s_hits);
-		bench_consume(hits);
-		total_hits += hits;
-		total_queries += queries;
+			    x.n, (unsigned long long)tree_hits, (unsigned long long)x.hits);
+		total_hits += tree_hits;
 	}
-
-	char key[64];
-	struct figure *f;
 
 	snprintf(key, sizeof(key), "itree.insert.n1e%u", exp);
 	f = report_figure("itree", key, "ns/op", LOWER_IS_BETTER, "insert, n=10^%u", exp);
-	report_series(f, "libmmn", t_ins, reps, NULL);
-	report_series(f, "sorted_array", s_ins, reps, NULL);
+	report_series(f, "libmmn", t_ins, c->reps, NULL);
+	report_series(f, "sorted_array", s_ins, c->reps, NULL);
+	group_mark(f);
 	snprintf(key, sizeof(key), "itree.remove.n1e%u", exp);
 	f = report_figure("itree", key, "ns/op", LOWER_IS_BETTER, "remove, n=10^%u", exp);
-	report_series(f, "libmmn", t_rm, reps, NULL);
-	report_series(f, "sorted_array", s_rm, reps, NULL);
+	report_series(f, "libmmn", t_rm, c->reps, NULL);
+	report_series(f, "sorted_array", s_rm, c->reps, NULL);
+	group_mark(f);
 	snprintf(key, sizeof(key), "itree.query.n1e%u", exp);
 	f = report_figure("itree", key, "ns/op", LOWER_IS_BETTER,
 			  "query (%.1f hits), n=10^%u",
-			  (double)total_hits / (double)total_queries, exp);
-	report_series(f, "libmmn", t_q, reps, NULL);
-	report_series(f, "sorted_array", s_q, reps, NULL);
+			  (double)total_hits / (double)(x.queries * c->reps), exp);
+	report_series(f, "libmmn", t_q, c->reps, NULL);
+	report_series(f, "sorted_array", s_q, c->reps, NULL);
+	group_mark(f);
 
-	sorted_fini(&set);
-	free(qs);
-	free(perm);
-	free(e);
-	free(iv);
+	sorted_fini(&x.set);
+	free(x.qs);
+	free(x.perm);
+	free(x.iv);
 }
 
 void fig_itree(const struct bench_config *c)
@@ -276,24 +376,30 @@ static uint64_t run_readside1(void *ctx, uint64_t ops)
 
 void fig_readside(const struct bench_config *c)
 {
-	static const char *const ids[] = { "libmmn", "kernel_style", "rwlock" };
-	readside_fn fns[] = { proto_lockfree_impl.readside, proto_locked_impl.readside,
-			      rwcache_readside };
-	double ns1[3][REPORT_MAX_REPS], ns2[3][REPORT_MAX_REPS], scale[3][REPORT_MAX_REPS];
-	uint64_t iters[3];
+	enum { NDESIGNS = 4 };	/* the last is the control */
+	static const char *const ids[NDESIGNS] = { "libmmn", "kernel_style", "rwlock", "control" };
+	readside_fn fns[NDESIGNS] = { proto_lockfree_impl.readside, proto_locked_impl.readside,
+				      rwcache_readside, control_readside };
+	double ns1[NDESIGNS][REPORT_MAX_REPS], ns2[NDESIGNS][REPORT_MAX_REPS];
+	double scale[NDESIGNS][REPORT_MAX_REPS];
+	uint64_t iters[NDESIGNS];
 	struct figure *f;
 
 	progress("read side, 1 and 2 threads");
+	group_begin(c);
 	report_section("readside", "Read side: read_begin + read_retry, ns/op per thread"
 		       " (baselines: the same protocol with the state's lock taken in"
 		       " read_begin; pthread_rwlock read lock + unlock)");
-	for (unsigned int d = 0; d < 3; d++)
+	for (unsigned int d = 0; d < NDESIGNS; d++)
 		iters[d] = calibrate(run_readside1, &fns[d], c->min_rep_ns, 1ull << 32);
 	for (unsigned int r = 0; r < c->reps; r++) {
-		for (unsigned int d = 0; d < 3; d++) {
+		for (unsigned int d = 0; d < NDESIGNS; d++) {
 			struct readside_result one, two;
+			int err = 0;
 
-			if (fns[d](1, iters[d], &one) || fns[d](2, iters[d], &two))
+			REPEAT_UNDISTURBED(1, err |= fns[d](1, iters[d], &one));
+			REPEAT_UNDISTURBED(2, err |= fns[d](2, iters[d], &two));
+			if (err)
 				die("read-side run failed");
 			ns1[d][r] = one.ns_per_op;
 			ns2[d][r] = two.ns_per_op;
@@ -301,16 +407,25 @@ void fig_readside(const struct bench_config *c)
 		}
 	}
 	f = report_figure("readside", "readside.threads1", "ns/op", LOWER_IS_BETTER, "1 thread");
-	for (unsigned int d = 0; d < 3; d++)
+	for (unsigned int d = 0; d < NDESIGNS - 1; d++)
 		report_series(f, ids[d], ns1[d], c->reps, NULL);
+	group_mark(f);
 	f = report_figure("readside", "readside.threads2", "ns/op", LOWER_IS_BETTER,
 			  "2 threads, each");
-	for (unsigned int d = 0; d < 3; d++)
+	for (unsigned int d = 0; d < NDESIGNS - 1; d++)
 		report_series(f, ids[d], ns2[d], c->reps, NULL);
+	group_mark(f);
 	f = report_figure("readside", "readside.scaling", "x", HIGHER_IS_BETTER,
 			  "throughput 2 threads / 1 thread");
-	for (unsigned int d = 0; d < 3; d++)
+	for (unsigned int d = 0; d < NDESIGNS - 1; d++)
 		report_series(f, ids[d], scale[d], c->reps, NULL);
+	group_mark(f);
+	/* What the machine allows: threads that share nothing at all. */
+	f = report_figure("readside", "readside.scaling_control", "x", INFORMATION,
+			  "same, sharing nothing");
+	report_series(f, "control", scale[NDESIGNS - 1], c->reps,
+		      "a private PRNG loop: the machine's ceiling");
+	group_mark(f);
 }
 
 /* ------------------------------------------------------------------------
@@ -365,6 +480,7 @@ void fig_invalidate(const struct bench_config *c)
 	uint64_t seed = c->seed ^ 0x1234;
 
 	progress("invalidation among 10^5 subscriptions");
+	group_begin(c);
 	report_section("invalidate", "mmn_invalidate_start + mmn_invalidate_end among 10^5"
 		       " subscriptions, ns/op (baseline: rwlock + sorted array: write lock,"
 		       " find, drop)");
@@ -385,14 +501,17 @@ void fig_invalidate(const struct bench_config *c)
 		ops_base = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
 		for (unsigned int r = 0; r < c->reps; r++) {
 			ic->baseline = false;
-			lib[r] = (double)run_invalidate(ic, ops_lib) / (double)ops_lib;
+			REPEAT_UNDISTURBED(1, lib[r] = (double)run_invalidate(ic, ops_lib) /
+						       (double)ops_lib);
 			ic->baseline = true;
-			base[r] = (double)run_invalidate(ic, ops_base) / (double)ops_base;
+			REPEAT_UNDISTURBED(1, base[r] = (double)run_invalidate(ic, ops_base) /
+							(double)ops_base);
 		}
 		f = report_figure("invalidate", keys[k], "ns/op", LOWER_IS_BETTER, "hitting %u",
 				  ic->expected);
 		report_series(f, "libmmn", lib, c->reps, NULL);
 		report_series(f, "rwlock", base, c->reps, NULL);
+		group_mark(f);
 	}
 	fixture_fini(&fx);
 	free(ic);
@@ -435,6 +554,7 @@ void fig_insert_remove(const struct bench_config *c)
 	uint64_t seed = c->seed ^ 0x5678;
 
 	progress("subscription insert + remove");
+	group_begin(c);
 	report_section("insert_remove", "mmn_range_sub_insert + mmn_range_sub_remove (the"
 		       " per-fault pattern), ns/op (baseline: rwlock + sorted array insert"
 		       " + remove)");
@@ -456,15 +576,18 @@ void fig_insert_remove(const struct bench_config *c)
 		ops_base = calibrate(run_insert_remove, ic, c->min_rep_ns, 1ull << 30);
 		for (unsigned int r = 0; r < c->reps; r++) {
 			ic->baseline = false;
-			lib[r] = (double)run_insert_remove(ic, ops_lib) / (double)ops_lib;
+			REPEAT_UNDISTURBED(1, lib[r] = (double)run_insert_remove(ic, ops_lib) /
+						       (double)ops_lib);
 			ic->baseline = true;
-			base[r] = (double)run_insert_remove(ic, ops_base) / (double)ops_base;
+			REPEAT_UNDISTURBED(1, base[r] = (double)run_insert_remove(ic, ops_base) /
+							(double)ops_base);
 		}
 		snprintf(key, sizeof(key), "insert_remove.n%zu", sizes[s]);
 		f = report_figure("insert_remove", key, "ns/op", LOWER_IS_BETTER,
 				  "among %zu others", sizes[s]);
 		report_series(f, "libmmn", lib, c->reps, NULL);
 		report_series(f, "rwlock", base, c->reps, NULL);
+		group_mark(f);
 		fixture_fini(&fx);
 	}
 	free(ic);
@@ -553,6 +676,7 @@ void fig_fault(const struct bench_config *c)
 	static double ips[NRATES][NDESIGNS][REPORT_MAX_REPS];
 
 	progress("the fault pattern under invalidation");
+	group_begin(c);
 	report_section("fault", "The fault pattern, 2 faulting threads, under invalidations"
 		       " at a given rate (baselines: the same with the kernel-style read side;"
 		       " rwlock + sorted array, readers holding the read lock)");
@@ -566,9 +690,12 @@ void fig_fault(const struct bench_config *c)
 					.seed = c->seed + 31 * r + i,
 				};
 				struct fault_result res;
-				int err = d == 0 ? proto_lockfree_impl.fault(&p, &res) :
-					  d == 1 ? proto_locked_impl.fault(&p, &res) :
-						   rwcache_fault(&p, &res);
+				int err = 0;
+
+				/* The pacer shares the cores: ask for the two. */
+				REPEAT_UNDISTURBED(2, err = d == 0 ? proto_lockfree_impl.fault(&p, &res) :
+							    d == 1 ? proto_locked_impl.fault(&p, &res) :
+								     rwcache_fault(&p, &res));
 
 				if (err)
 					die("fault run failed: %s", strerror(-err));
@@ -590,6 +717,7 @@ void fig_fault(const struct bench_config *c)
 				  "faults/s, %u invalidations/s", rates[i]);
 		for (unsigned int d = 0; d < NDESIGNS; d++)
 			report_series(f, ids[d], fps[i][d], c->reps, NULL);
+		group_mark(f);
 
 		snprintf(key, sizeof(key), "fault.rate%u.retries_per_fault", rates[i]);
 		f = report_figure("fault", key, "retries", INFORMATION,

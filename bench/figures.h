@@ -12,6 +12,7 @@ struct bench_config {
 	uint64_t min_rep_ns;	/* one repetition of a timed loop lasts at least this */
 	uint64_t fault_run_ns;	/* one run of the fault pattern */
 	unsigned int itree_max_exp;	/* interval tree sizes 10^3 .. 10^this */
+	long cores;		/* usable by this process */
 	uint64_t seed;
 };
 

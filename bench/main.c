@@ -253,6 +253,7 @@ int main(int argc, char **argv)
 
 	t0 = bench_now_ns();
 	machine_init(&m, &c);
+	c.cores = m.cores_usable;
 	fprintf(stderr, "mmn-bench: libmmn %s, %ld cores online, %ld usable%s\n", mmn_version(),
 		m.cores_online, m.cores_usable,
 		m.debug_build ? "; DEBUG build: figures include run-time checks" : "");

@@ -112,7 +112,10 @@ static int proto_readside(unsigned int threads, uint64_t iters, struct readside_
 }
 
 /* ------------------------------------------------------------------------
- * The fault pattern (bench.h): one subscription and one lock per slot.
+ * The fault pattern (bench.h). Each faulting thread keeps its own
+ * translation cache, as a vhost-user backend keeps one per queue and an
+ * emulator one TLB per vCPU: per slot, a subscription, a lock and a shadow
+ * table. An invalidation reaches every thread's subscription of the slot.
  */
 
 struct shadow_entry {
@@ -134,7 +137,8 @@ struct fault_slot {
 struct fault_ctx {
 	struct mmn_state *state;
 	_Atomic uint64_t *memory;	/* changed between start and end */
-	struct fault_slot *slots;
+	struct fault_slot *slots;	/* FAULT_SLOTS per thread */
+	unsigned int nslots;
 	atomic_bool stop;
 	pthread_barrier_t start;
 	bool verify;
@@ -142,6 +146,7 @@ struct fault_ctx {
 
 struct fault_thread {
 	_Alignas(64) struct fault_ctx *ctx;
+	struct fault_slot *slots;	/* this thread's cache */
 	uint64_t seed;
 	uint64_t faults;
 	uint64_t retries;
@@ -178,7 +183,7 @@ static void *fault_main(void *arg)
 	while (!atomic_load_explicit(&ctx->stop, memory_order_relaxed)) {
 		for (unsigned int k = 0; k < 64; k++) {
 			unsigned int page = (unsigned int)bench_rand_below(&t->seed, FAULT_PAGES);
-			struct fault_slot *s = &ctx->slots[fault_slot_of(page)];
+			struct fault_slot *s = &t->slots[fault_slot_of(page)];
 			uint64_t seq, v;
 
 			for (;;) {
@@ -237,8 +242,9 @@ static int proto_fault(const struct fault_params *p, struct fault_result *res)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->memory = calloc(FAULT_PAGES, sizeof(*ctx->memory));
+	ctx->nslots = p->threads * FAULT_SLOTS;
 	ctx->slots = aligned_alloc(_Alignof(struct fault_slot),
-				   FAULT_SLOTS * sizeof(*ctx->slots));
+				   ctx->nslots * sizeof(*ctx->slots));
 	if (!ctx->memory || !ctx->slots)
 		goto out;
 	err = mmn_state_new(&ctx->state);
@@ -251,12 +257,12 @@ static int proto_fault(const struct fault_params *p, struct fault_result *res)
 	 */
 	pthread_mutexattr_init(&lock_attr);
 	pthread_mutexattr_settype(&lock_attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-	for (unsigned int s = 0; s < FAULT_SLOTS; s++) {
+	for (unsigned int s = 0; s < ctx->nslots; s++) {
 		struct fault_slot *slot = &ctx->slots[s];
 
 		memset(slot, 0, sizeof(*slot));
 		pthread_mutex_init(&slot->lock, &lock_attr);
-		slot->first = fault_slot_first[s];
+		slot->first = fault_slot_first[s % FAULT_SLOTS];
 		err = mmn_range_sub_insert(&slot->rsub, ctx->state, slot->first * BENCH_PAGE,
 					   FAULT_SLOT_PAGES * BENCH_PAGE, &slot_ops);
 		if (err)
@@ -268,7 +274,8 @@ static int proto_fault(const struct fault_params *p, struct fault_result *res)
 	pthread_barrier_init(&ctx->start, NULL, p->threads + 1);
 
 	for (unsigned int i = 0; i < p->threads; i++) {
-		t[i] = (struct fault_thread){ .ctx = ctx, .seed = p->seed + 7919 * (i + 1) };
+		t[i] = (struct fault_thread){ .ctx = ctx, .slots = &ctx->slots[i * FAULT_SLOTS],
+					      .seed = p->seed + 7919 * (i + 1) };
 		args[i] = &t[i];
 	}
 	pacer = (struct pacer){ .rate = p->inval_rate, .stop = &ctx->stop,
@@ -284,7 +291,7 @@ static int proto_fault(const struct fault_params *p, struct fault_result *res)
 		}
 		res->invalidations = pacer.done;
 		/* At rest every valid translation must match memory. */
-		for (unsigned int s = 0; s < FAULT_SLOTS; s++)
+		for (unsigned int s = 0; s < ctx->nslots; s++)
 			for (unsigned int i = 0; i < FAULT_SLOT_PAGES; i++) {
 				const struct shadow_entry *e = &ctx->slots[s].shadow[i];
 
@@ -293,7 +300,7 @@ static int proto_fault(const struct fault_params *p, struct fault_result *res)
 			}
 	}
 	pthread_barrier_destroy(&ctx->start);
-	for (unsigned int s = 0; s < FAULT_SLOTS; s++) {
+	for (unsigned int s = 0; s < ctx->nslots; s++) {
 		mmn_range_sub_remove(&ctx->slots[s].rsub);
 		pthread_mutex_destroy(&ctx->slots[s].lock);
 	}

@@ -41,6 +41,7 @@ static const struct {
 	{ "kernel_style", "kernel-style read side" },
 	{ "rwlock", "rwlock + sorted array" },
 	{ "sorted_array", "sorted array" },
+	{ "control", "control: nothing shared" },
 };
 
 const char *series_name(const char *id)
@@ -227,6 +228,9 @@ static void print_figure(FILE *out, const struct figure *f)
 			fprintf(out, "  (%s)", s->note);
 		fputc('\n', out);
 	}
+	if (f->reruns || f->disturbed)
+		fprintf(out, "  %-34s (%u repetitions rerun for lack of CPU, %u kept disturbed)\n",
+			"", f->reruns, f->disturbed);
 }
 
 void report_print(FILE *out, const struct machine *m)
@@ -327,7 +331,10 @@ int report_write_json(const char *path, const struct machine *m)
 		json_str(f, g->label);
 		fprintf(f, ",\n      \"unit\": ");
 		json_str(f, g->unit);
-		fprintf(f, ",\n      \"better\": \"%s\",\n      \"series\": {", better_names[g->better]);
+		fprintf(f, ",\n      \"better\": \"%s\",\n", better_names[g->better]);
+		fprintf(f, "      \"reps_rerun\": %u,\n      \"reps_disturbed\": %u,\n",
+			g->reruns, g->disturbed);
+		fprintf(f, "      \"series\": {");
 		for (unsigned int s = 0; s < g->nseries; s++) {
 			const struct series *se = &g->series[s];
 
@@ -462,6 +469,10 @@ int report_write_plot_data(const char *dir, const struct machine *m)
 		dat_series(f, "readside.scaling", designs[d]);
 		fputc('\n', f);
 	}
+	/* The control only has a scaling figure. */
+	fprintf(f, "\"no sharing\" NaN NaN NaN NaN NaN NaN");
+	dat_series(f, "readside.scaling_control", "control");
+	fputc('\n', f);
 	fclose(f);
 
 	f = dat_open(dir, "plot-fault.dat");

@@ -41,6 +41,8 @@ struct figure {
 	enum better better;
 	unsigned int nseries;
 	struct series series[REPORT_MAX_SERIES];
+	unsigned int reruns;	/* repetitions run again: not on CPU enough */
+	unsigned int disturbed;	/* kept anyway after the last attempt */
 };
 
 /* Median, min and max of N samples (N >= 1); reorders SAMPLES. */

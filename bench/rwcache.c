@@ -158,7 +158,8 @@ int rwcache_readside(unsigned int threads, uint64_t iters, struct readside_resul
 /* ------------------------------------------------------------------------
  * The fault pattern: readers translate and install under the read lock;
  * an invalidation changes memory and drops translations under the write
- * lock.
+ * lock. Each thread installs into shadow tables of its own, as in the
+ * libmmn design, so that only the synchronisation differs.
  */
 
 #define SHADOW_VALID 1ull	/* entry = value << 1 | SHADOW_VALID */
@@ -167,8 +168,9 @@ int rwcache_readside(unsigned int threads, uint64_t iters, struct readside_resul
 struct fault_ctx {
 	_Alignas(64) pthread_rwlock_t lock;
 	_Alignas(64) _Atomic uint64_t *memory;	/* written under the write lock */
-	/* Per slot. Written by readers under the read lock, hence atomic. */
-	_Atomic uint64_t *shadow[FAULT_SLOTS];
+	/* Per thread and slot. Written under the read lock, hence atomic. */
+	_Atomic uint64_t *shadow[BENCH_MAX_THREADS][FAULT_SLOTS];
+	unsigned int threads;
 	atomic_bool stop;
 	pthread_barrier_t start;
 	bool verify;
@@ -176,6 +178,7 @@ struct fault_ctx {
 
 struct fault_thread {
 	_Alignas(64) struct fault_ctx *ctx;
+	_Atomic uint64_t **shadow;	/* this thread's, per slot */
 	uint64_t seed;
 	uint64_t faults;
 	uint64_t stale;
@@ -197,7 +200,7 @@ static void *fault_main(void *arg)
 			pthread_rwlock_rdlock(&ctx->lock);
 			slot = fault_slot_of(page);
 			v = atomic_load_explicit(&ctx->memory[page], memory_order_relaxed);
-			atomic_store_explicit(&ctx->shadow[slot][page - fault_slot_first[slot]],
+			atomic_store_explicit(&t->shadow[slot][page - fault_slot_first[slot]],
 					      v << 1 | SHADOW_VALID, memory_order_relaxed);
 			if (ctx->verify &&
 			    atomic_load_explicit(&ctx->memory[page], memory_order_relaxed) != v)
@@ -220,8 +223,9 @@ static void fault_invalidate(void *arg, unsigned int first, unsigned int npages)
 		unsigned int slot = fault_slot_of(p);
 
 		atomic_fetch_add_explicit(&ctx->memory[p], 1, memory_order_relaxed);
-		atomic_store_explicit(&ctx->shadow[slot][p - fault_slot_first[slot]], 0,
-				      memory_order_relaxed);
+		for (unsigned int t = 0; t < ctx->threads; t++)
+			atomic_store_explicit(&ctx->shadow[t][slot][p - fault_slot_first[slot]], 0,
+					      memory_order_relaxed);
 	}
 	pthread_rwlock_unlock(&ctx->lock);
 }
@@ -243,11 +247,13 @@ int rwcache_fault(const struct fault_params *p, struct fault_result *res)
 	ctx->memory = calloc(FAULT_PAGES, sizeof(*ctx->memory));
 	if (!ctx->memory)
 		goto out;
-	for (unsigned int s = 0; s < FAULT_SLOTS; s++) {
-		ctx->shadow[s] = calloc(FAULT_SLOT_PAGES, sizeof(*ctx->shadow[s]));
-		if (!ctx->shadow[s])
-			goto out;
-	}
+	ctx->threads = p->threads;
+	for (unsigned int i = 0; i < p->threads; i++)
+		for (unsigned int s = 0; s < FAULT_SLOTS; s++) {
+			ctx->shadow[i][s] = calloc(FAULT_SLOT_PAGES, sizeof(*ctx->shadow[i][s]));
+			if (!ctx->shadow[i][s])
+				goto out;
+		}
 	ctx->verify = p->verify;
 	atomic_init(&ctx->stop, false);
 	err = rwlock_init_writer_preferred(&ctx->lock);
@@ -256,7 +262,8 @@ int rwcache_fault(const struct fault_params *p, struct fault_result *res)
 	pthread_barrier_init(&ctx->start, NULL, p->threads + 1);
 
 	for (unsigned int i = 0; i < p->threads; i++) {
-		t[i] = (struct fault_thread){ .ctx = ctx, .seed = p->seed + 7919 * (i + 1) };
+		t[i] = (struct fault_thread){ .ctx = ctx, .shadow = ctx->shadow[i],
+					      .seed = p->seed + 7919 * (i + 1) };
 		args[i] = &t[i];
 	}
 	pacer = (struct pacer){ .rate = p->inval_rate, .stop = &ctx->stop,
@@ -271,19 +278,21 @@ int rwcache_fault(const struct fault_params *p, struct fault_result *res)
 		}
 		res->invalidations = pacer.done;
 		/* At rest every valid translation must match memory. */
-		for (unsigned int page = 0; page < FAULT_PAGES; page++) {
-			unsigned int slot = fault_slot_of(page);
-			uint64_t e = ctx->shadow[slot][page - fault_slot_first[slot]];
+		for (unsigned int i = 0; i < p->threads; i++)
+			for (unsigned int page = 0; page < FAULT_PAGES; page++) {
+				unsigned int slot = fault_slot_of(page);
+				uint64_t e = ctx->shadow[i][slot][page - fault_slot_first[slot]];
 
-			if ((e & SHADOW_VALID) && e >> 1 != ctx->memory[page])
-				res->stale++;
-		}
+				if ((e & SHADOW_VALID) && e >> 1 != ctx->memory[page])
+					res->stale++;
+			}
 	}
 	pthread_barrier_destroy(&ctx->start);
 	pthread_rwlock_destroy(&ctx->lock);
 out:
-	for (unsigned int s = 0; s < FAULT_SLOTS; s++)
-		free(ctx->shadow[s]);
+	for (unsigned int i = 0; i < BENCH_MAX_THREADS; i++)
+		for (unsigned int s = 0; s < FAULT_SLOTS; s++)
+			free(ctx->shadow[i][s]);
 	free(ctx->memory);
 	free(ctx);
 	return err;

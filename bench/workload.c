@@ -98,3 +98,54 @@ int fault_run_threads(unsigned int threads, void *(*fn)(void *), void **args,
 	*elapsed_ns = (double)(t1 - t0);
 	return 0;
 }
+
+/* ------------------------------------------------------------------------
+ * Control for the read-side scaling figure: nothing shared at all.
+ */
+
+struct control_thread {
+	_Alignas(64) pthread_barrier_t *start;
+	uint64_t iters;
+	uint64_t ns;
+};
+
+static void *control_main(void *arg)
+{
+	struct control_thread *t = arg;
+	uint64_t x = (uint64_t)(uintptr_t)t | 1, t0;
+
+	pthread_barrier_wait(t->start);
+	t0 = bench_now_ns();
+	for (uint64_t i = 0; i < t->iters; i++)
+		x = bench_rand(&x);
+	t->ns = bench_now_ns() - t0;
+	bench_consume(x);
+	return NULL;
+}
+
+int control_readside(unsigned int threads, uint64_t iters, struct readside_result *res)
+{
+	struct control_thread t[BENCH_MAX_THREADS];
+	pthread_t tid[BENCH_MAX_THREADS];
+	pthread_barrier_t start;
+	int err;
+
+	if (threads == 0 || threads > BENCH_MAX_THREADS || iters == 0)
+		return -EINVAL;
+	pthread_barrier_init(&start, NULL, threads);
+	for (unsigned int i = 0; i < threads; i++) {
+		t[i] = (struct control_thread){ .start = &start, .iters = iters };
+		err = pthread_create(&tid[i], NULL, control_main, &t[i]);
+		if (err)
+			die_errno("pthread_create", err);	/* the barrier would hang */
+	}
+	res->ns_per_op = 0;
+	res->ops_per_s = 0;
+	for (unsigned int i = 0; i < threads; i++) {
+		pthread_join(tid[i], NULL);
+		res->ns_per_op += (double)t[i].ns / (double)iters / threads;
+		res->ops_per_s += (double)iters * 1e9 / (double)t[i].ns;
+	}
+	pthread_barrier_destroy(&start);
+	return 0;
+}
