@@ -481,8 +481,8 @@ void fig_invalidate(const struct bench_config *c)
 
 	progress("invalidation among 10^5 subscriptions");
 	group_begin(c);
-	report_section("invalidate", "mmn_invalidate_start + mmn_invalidate_end among 10^5"
-		       " subscriptions, ns/op (baseline: rwlock + sorted array: write lock,"
+	report_section("invalidate", "mmn_invalidate_start + mmn_invalidate_end, among 10^5"
+		       " subscriptions unless said, ns/op (baseline: rwlock + sorted array: write lock,"
 		       " find, drop)");
 	if (fixture_init(&fx, nsubs))
 		die("cannot set up %zu subscriptions", nsubs);
@@ -514,6 +514,37 @@ void fig_invalidate(const struct bench_config *c)
 		group_mark(f);
 	}
 	fixture_fini(&fx);
+
+	/* The fixed cost, without cache misses: 100 subscriptions, all cached. */
+	{
+		double lib[REPORT_MAX_REPS], base[REPORT_MAX_REPS];
+		uint64_t ops_lib, ops_base;
+		struct figure *f;
+
+		if (fixture_init(&fx, 100))
+			die("cannot set up 100 subscriptions");
+		for (unsigned int i = 0; i < RANGES; i++)
+			fixture_range(&fx, FIX_HIT_NONE, bench_rand(&seed), &ic->start[i], &ic->end[i]);
+		ic->expected = 0;
+		ic->baseline = false;
+		ops_lib = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
+		ic->baseline = true;
+		ops_base = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
+		for (unsigned int r = 0; r < c->reps; r++) {
+			ic->baseline = false;
+			REPEAT_UNDISTURBED(1, lib[r] = (double)run_invalidate(ic, ops_lib) /
+						       (double)ops_lib);
+			ic->baseline = true;
+			REPEAT_UNDISTURBED(1, base[r] = (double)run_invalidate(ic, ops_base) /
+							(double)ops_base);
+		}
+		f = report_figure("invalidate", "invalidate.hit0.n100", "ns/op", LOWER_IS_BETTER,
+				  "hitting 0, among 100 (cached)");
+		report_series(f, "libmmn", lib, c->reps, NULL);
+		report_series(f, "rwlock", base, c->reps, NULL);
+		group_mark(f);
+		fixture_fini(&fx);
+	}
 	free(ic);
 }
 

@@ -201,8 +201,10 @@ static const char *fmt_num(char *buf, size_t len, double v)
 		snprintf(buf, len, "%.0f", v);
 	else if (a >= 10)
 		snprintf(buf, len, "%.1f", v);
-	else
+	else if (a >= 0.01)
 		snprintf(buf, len, "%.2f", v);
+	else
+		snprintf(buf, len, "%.1e", v);
 	return buf;
 }
 
