@@ -156,6 +156,9 @@ struct proto_selftest_trace {
 struct proto_impl {
 	const char *name;
 	int (*readside)(unsigned int threads, uint64_t iters, struct readside_result *res);
+	/* The same with one state per thread: a control that shares nothing. */
+	int (*readside_private)(unsigned int threads, uint64_t iters,
+				struct readside_result *res);
 	int (*fault)(const struct fault_params *p, struct fault_result *res);
 	/* A fixed script of protocol calls; both builds must trace alike. */
 	const char *(*trace)(struct proto_selftest_trace *trace);

@@ -66,12 +66,15 @@ static void *rs_main(void *arg)
 	return NULL;
 }
 
-static int proto_readside(unsigned int threads, uint64_t iters, struct readside_result *res)
+/* PRIVATE: one state per thread, so that the threads share nothing at all. */
+static int readside_run(unsigned int threads, uint64_t iters, bool private,
+			struct readside_result *res)
 {
-	struct mmn_state *state;
+	struct mmn_state *state[BENCH_MAX_THREADS];
 	struct rs_thread *t;
 	pthread_t tid[BENCH_MAX_THREADS];
 	pthread_barrier_t start;
+	const unsigned int nstates = private ? threads : 1;
 	int err;
 
 	if (threads == 0 || threads > BENCH_MAX_THREADS || iters == 0)
@@ -79,17 +82,22 @@ static int proto_readside(unsigned int threads, uint64_t iters, struct readside_
 	t = aligned_alloc(_Alignof(struct rs_thread), threads * sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	err = mmn_state_new(&state);
-	if (err) {
-		free(t);
-		return err;
+	for (unsigned int i = 0; i < nstates; i++) {
+		err = mmn_state_new(&state[i]);
+		if (err) {
+			while (i--)
+				mmn_state_free(state[i]);
+			free(t);
+			return err;
+		}
 	}
 	pthread_barrier_init(&start, NULL, threads);
 	for (unsigned int i = 0; i < threads; i++) {
 		memset(&t[i], 0, sizeof(t[i]));
 		t[i].start = &start;
 		t[i].iters = iters;
-		err = mmn_range_sub_insert(&t[i].rsub, state, i * BENCH_PAGE, BENCH_PAGE, &rs_ops);
+		err = mmn_range_sub_insert(&t[i].rsub, state[private ? i : 0], i * BENCH_PAGE,
+					   BENCH_PAGE, &rs_ops);
 		if (err)
 			abort();
 	}
@@ -106,9 +114,21 @@ static int proto_readside(unsigned int threads, uint64_t iters, struct readside_
 	for (unsigned int i = 0; i < threads; i++)
 		mmn_range_sub_remove(&t[i].rsub);
 	pthread_barrier_destroy(&start);
-	mmn_state_free(state);
+	for (unsigned int i = 0; i < nstates; i++)
+		mmn_state_free(state[i]);
 	free(t);
 	return 0;
+}
+
+static int proto_readside(unsigned int threads, uint64_t iters, struct readside_result *res)
+{
+	return readside_run(threads, iters, false, res);
+}
+
+static int proto_readside_private(unsigned int threads, uint64_t iters,
+				  struct readside_result *res)
+{
+	return readside_run(threads, iters, true, res);
 }
 
 /* ------------------------------------------------------------------------
@@ -457,6 +477,7 @@ out:
 const struct proto_impl PROTO_IMPL = {
 	.name = PROTO_LABEL,
 	.readside = proto_readside,
+	.readside_private = proto_readside_private,
 	.fault = proto_fault,
 	.trace = proto_trace,
 };
