@@ -70,12 +70,6 @@ struct readside_result {
 };
 
 /*
- * Control: THREADS threads each run a PRNG on private data, ITERS steps.
- * Shows how far two threads can scale on this machine at all.
- */
-int control_readside(unsigned int threads, uint64_t iters, struct readside_result *res);
-
-/*
  * The fault pattern: FAULT_THREADS vCPU-like threads fault random pages of
  * FAULT_PAGES guest pages, split into FAULT_SLOTS memory slots; one pacer
  * thread invalidates 1 to 8 pages at a time at a given rate and changes
