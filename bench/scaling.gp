@@ -49,7 +49,7 @@ unset logscale; set yrange [*:*]
 # ---- Read side scaling.
 set title "Read side: throughput of 2 threads / 1 thread (2 = perfect)"
 set ylabel "times one thread's throughput"
-set yrange [0:2.5]
+set yrange [0:3]
 set style histogram errorbars gap 2 lw 1
 plot datadir."/plot-readside.dat" using 8:9:10:xtic(1) title "2 threads / 1 thread" lc rgb c_lib, \
      1.8 with lines dt 2 lc rgb "#c00000" lw 2 title "target for libmmn: 1.8"
