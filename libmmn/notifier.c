@@ -714,13 +714,26 @@ MMN_EXPORT uint64_t mmn_range_read_begin(struct mmn_range_sub *rsub)
 {
 	struct mmn_state *state = rsub->state;
 	uint64_t seq;
+	bool running;
 
 	MMN_BUG_ON(!state, "mmn_range_read_begin: subscription is not inserted");
 	BUG_IN_CALLBACK(state, "mmn_range_read_begin");
 
+#ifdef MMN_BENCH_LOCKED_READ_BEGIN
+	/*
+	 * Benchmark baseline only, never defined for libmmn itself (see
+	 * bench/Makemodule.am): load both sequences under the state's lock,
+	 * as the kernel's read side does, to show what lock-free buys.
+	 */
+	state_lock(state);
+#endif
 	/* Pairs with the release in mmn_range_set_seq(); see the essay. */
 	seq = __atomic_load_n(&rsub->invalidate_seq, __ATOMIC_ACQUIRE);
-	if (likely(seq != seq_load(state)))
+	running = seq == seq_load(state);
+#ifdef MMN_BENCH_LOCKED_READ_BEGIN
+	state_unlock(state);
+#endif
+	if (likely(!running))
 		return seq;
 	/* An invalidation that hit RSUB (or predates it) is still running. */
 	return read_begin_wait(state, seq);
