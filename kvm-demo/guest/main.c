@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "abi.h"
+#include "vdev.h"
 
 #define PAGE_SIZE 4096ull
 
@@ -75,7 +76,7 @@ static void put_num(uint64_t v, unsigned int base)
 }
 
 /* %s, %u, %lu (decimal), %x, %lx (hex): all this guest needs. */
-static void print(const char *fmt, ...)
+void print(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -231,6 +232,9 @@ void guest_main(uint32_t cpu)
 			print(" [0x%lx, +%lu MiB)", bi->ranges[r].gpa,
 			      bi->ranges[r].size >> 20);
 		print("\nguest: self-test of %lu MiB, %u passes\n", total >> 8, bi->passes);
+		/* Device traffic first, alone on the RAM it uses. */
+		if (vdev_mode() != KD_VDEV_MODE_OFF && vdev_run(bi, vdev_mode()) != 0)
+			fail();
 	}
 	barrier(n);
 
