@@ -594,6 +594,7 @@ int config_load(struct vm_config *cfg, const char *path)
 {
 	char what[600];
 	char *xml;
+	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	xmlSetGenericErrorFunc(NULL, quiet_xml_error);
@@ -612,12 +613,18 @@ int config_load(struct vm_config *cfg, const char *path)
 			return -1;
 		}
 	}
-	if (check_well_formed(what, xml) < 0) {
-		free(xml);
-		return -1;
-	}
-	cfg->xml = libvirt_normalise(what, xml);
+	ret = config_load_string(cfg, what, xml);
 	free(xml);
+	return ret;
+}
+
+int config_load_string(struct vm_config *cfg, const char *what, const char *xml)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	xmlSetGenericErrorFunc(NULL, quiet_xml_error);
+	if (check_well_formed(what, xml) < 0)
+		return -1;
+	cfg->xml = libvirt_normalise(what, xml);
 	if (!cfg->xml || read_config(cfg) < 0) {
 		config_free(cfg);
 		return -1;

@@ -8,6 +8,13 @@
  *   memory.c  RAM regions (host backing) and their KVM memory slots
  *   vcpu.c    vCPU threads: long-mode setup, the KVM_RUN loop, kicks
  *   ports.c   port I/O: the serial port and the result/progress ports
+ *   slots.c   slot sync: host-side invalidations pause the vCPUs, update
+ *             the KVM slots and propagate to the guest-physical state
+ *   memops.c  operations while the guest runs: hotplug, unplug, balloon,
+ *             remap, protect (through libmmn's brackets only)
+ *   control.c the control command parser (pure: no I/O, no VM)
+ *   ctlsock.c the control socket, its server thread and the client
+ *   chaos.c   --chaos: random operations and the invariant report
  */
 #ifndef KVM_DEMO_H
 #define KVM_DEMO_H
@@ -18,8 +25,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <linux/kvm.h>
+
+#include <mmn/mmn.h>
 
 #include "guest/abi.h"
 
@@ -72,6 +82,8 @@ extern const char kd_default_domain_xml[];
  * problem and returns -1.
  */
 int config_load(struct vm_config *cfg, const char *path);
+/* The same for a definition in memory; WHAT names it in errors. */
+int config_load_string(struct vm_config *cfg, const char *what, const char *xml);
 void config_free(struct vm_config *cfg);
 
 /* ---- memory.c: RAM regions, one KVM memory slot each ---- */
@@ -84,6 +96,16 @@ struct mem_region {
 	int memfd;			/* -1 for anonymous backing */
 	uint32_t slot;			/* KVM slot id */
 	bool slot_active;
+	/* Slot sync (slots.c). Fields below: written under mem_lock (write). */
+	bool plugged;			/* holds RAM the guest may use */
+	bool readonly;			/* host mapping read-only (protect) */
+	bool subscribed;		/* host_sub is inserted */
+	struct mmn_range_sub host_sub;	/* on vm->host_mm over [hva, hva + size) */
+	struct mmn_uffd_watch *watch;	/* the backstop over the same range */
+	unsigned int node;		/* NUMA cell, for dumpxml */
+	bool readonly_next;		/* ops_lock: protection being set */
+	bool moving;			/* mem_lock: a REMAP is in its bracket */
+	struct vm *vm;
 };
 
 int memory_region_alloc(struct vm *vm, struct mem_region *r, const char *name,
@@ -91,18 +113,85 @@ int memory_region_alloc(struct vm *vm, struct mem_region *r, const char *name,
 int memory_region_map_slot(struct vm *vm, struct mem_region *r);
 void memory_region_unmap_slot(struct vm *vm, struct mem_region *r);
 void memory_region_free(struct vm *vm, struct mem_region *r);
-/* Host address of [GPA, GPA + LEN) inside one region, or NULL. */
+/* Host address of [GPA, GPA + LEN) inside one plugged region, or NULL; mem_lock held. */
 void *memory_gpa_to_hva(struct vm *vm, uint64_t gpa, uint64_t len);
 /*
  * The translation a device uses: the host address of [GPA, GPA + LEN),
  * which must lie in one RAM region, for reading or (WRITE) writing.
- * Returns 0, -EFAULT (not guest RAM: outside every region, or the
- * length overflows) or -EACCES (WRITE to memory that is read-only now).
+ * Returns 0, -EFAULT (not guest RAM: outside every region, unplugged,
+ * ballooned out, or the length overflows), -EACCES (WRITE to memory that
+ * is read-only now) or -EAGAIN (the region is moving: a REMAP is inside
+ * its invalidation of vm->guest_mm; mmn_range_read_begin() waits it out).
  * Safe from any thread, concurrently with changes to the regions; the
  * answer is current when given, so callers that cache it must hold a
  * subscription on vm->guest_mm and use the read_begin/read_retry pattern.
  */
 int memory_translate(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **hva);
+
+/* ---- slots.c: slot sync ---- */
+
+/* One host-side invalidation being propagated (slots.c). */
+struct slot_inval {
+	const struct mmn_invalidate_desc *host;	/* NULL: free entry */
+	struct mmn_invalidate_desc guest;	/* started on vm->guest_mm */
+	struct mem_region *region;
+	bool paused;				/* holds a vm_pause() */
+	bool slot_removed;
+};
+#define KD_MAX_INVALS		16u
+
+/* Counters of the memory layer; read by stats and the chaos report. */
+struct kd_counters {
+	atomic_uint_least64_t host_invalidations;	/* range callbacks run */
+	atomic_uint_least64_t guest_invalidations;	/* started on guest_mm */
+	atomic_uint_least64_t refusals;		/* non-blockable callbacks refused */
+	atomic_uint_least64_t reclaim_retries;	/* reclaim passes that met a refusal */
+	atomic_uint_least64_t pauses;		/* vCPU stop-the-world episodes */
+	atomic_uint_least64_t slot_updates;	/* KVM_SET_USER_MEMORY_REGION changes */
+	atomic_uint_least64_t unbracketed;	/* changes seen only by the backstop */
+	atomic_uint_least64_t protect_stalls;	/* vCPU writes that waited for unprotect */
+	atomic_uint_least64_t stale_exits;	/* MMIO or EFAULT at RAM: missing/stale slot */
+	atomic_uint_least64_t hotplugs, unplugs, unplug_timeouts;
+	atomic_uint_least64_t remaps, protects, balloon_changes;
+	atomic_uint_least64_t pause_ns_total, pause_ns_max;	/* pause to resume */
+};
+
+int slots_init(struct vm *vm);		/* the whole-space sub on host_mm */
+void slots_fini(struct vm *vm);
+/* Subscribes R's host range and starts its backstop; R is mapped. */
+int slots_track(struct vm *vm, struct mem_region *r);
+/* Undoes slots_track(); not from a callback. */
+void slots_untrack(struct vm *vm, struct mem_region *r);
+/*
+ * Stop every vCPU out of KVM_RUN and wait until each has acknowledged
+ * (parked). Nests. vm_resume() lets them go when the last pause ends.
+ */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+/* vCPU threads: park while paused (or, WAIT_PROTECT, while memory is protected). */
+void vcpu_park(struct vm *vm, bool wait_protect);
+/* Whether GPA lies in a RAM region (plugged or not): for the stale-slot check. */
+bool memory_is_ram_gpa(struct vm *vm, uint64_t gpa);
+
+/* ---- memops.c: operations while the guest runs (serialised by ops_lock) ---- */
+
+/* Each returns 0 or -1 after writing one line naming the problem to ERR. */
+int memops_hotplug(struct vm *vm, uint64_t size, unsigned int node, char *err, size_t errlen);
+int memops_hotplug_xml(struct vm *vm, const char *xml, char *err, size_t errlen);
+int memops_unplug(struct vm *vm, unsigned int slot, char *err, size_t errlen);
+int memops_unplug_xml(struct vm *vm, const char *xml, char *err, size_t errlen);
+int memops_setmem(struct vm *vm, uint64_t bytes, char *err, size_t errlen);
+/* FLAGS: 0 or MMN_NONBLOCK (then -EAGAIN when a callback refused). */
+int memops_remap(struct vm *vm, unsigned int slot, unsigned int flags, char *err, size_t errlen);
+int memops_protect(struct vm *vm, unsigned int slot, bool on, char *err, size_t errlen);
+/* Non-blocking reclaim: discard the balloon with MMN_NONBLOCK; 1 if refused. */
+int memops_reclaim(struct vm *vm);
+/* The current definition (hotplugged DIMMs included); caller frees. */
+char *memops_dumpxml(struct vm *vm);
+/* Called by ports.c when the guest answers a mailbox request. */
+void memops_mailbox_answered(struct vm *vm, uint32_t seq);
+/* Teardown of the operations' state. */
+void memops_fini(struct vm *vm);
 
 /* ---- vcpu.c ---- */
 
@@ -133,6 +222,46 @@ bool ports_handle_io(struct vm *vm, struct vcpu *vcpu);
 /* Flushes a partial serial line. */
 void ports_flush(struct vm *vm);
 
+/* ---- ctlsock.c: the control socket ---- */
+
+struct ctl_server {
+	struct vm *vm;
+	int listen_fd;
+	int wake_fd;
+	pthread_t thread;
+	bool started;
+	char dir[128];		/* private, mode 0700 */
+	char path[160];		/* the socket, mode 0600 */
+};
+
+int ctl_start(struct ctl_server *s, struct vm *vm);
+void ctl_stop(struct ctl_server *s);
+int ctl_main(int argc, char **argv);	/* kvm-demo ctl SOCKET COMMAND... */
+int ctl_request_raw(const char *path, const char *raw, size_t len, bool half_close, char **body);
+int ctl_script_start(struct vm *vm, struct ctl_server *s, const char *path);
+unsigned int ctl_script_join(void);
+uint64_t kd_rss_kib(void);
+void kd_stats_print(struct vm *vm, FILE *f);
+
+/* ---- chaos.c: --chaos ---- */
+
+/*
+ * Something else that takes part in --chaos (a device, say): op() runs one
+ * random operation (RND is random bits) and returns 0 or -1 with ERR set;
+ * report() adds lines to the report; broken() says whether an invariant of
+ * the participant's broke. Register before chaos_start().
+ */
+struct chaos_participant {
+	const char *name;
+	int (*op)(struct vm *vm, uint64_t rnd, char *err, size_t errlen);
+	void (*report)(struct vm *vm, FILE *f);
+	bool (*broken)(struct vm *vm);
+};
+int chaos_register(const struct chaos_participant *p);
+int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed);
+/* Joins the chaos thread, prints the report; returns true if an invariant broke. */
+bool chaos_finish(struct vm *vm, FILE *f);
+
 /* ---- vdev.c: the vhost-like device ---- */
 
 struct vdev;
@@ -152,6 +281,7 @@ enum vm_stop_reason {
 	VM_STOP_GUEST,			/* the guest wrote the result port */
 	VM_STOP_SIGNAL,			/* SIGINT or SIGTERM */
 	VM_STOP_ERROR,			/* a vCPU failed: unexpected exit, KVM error */
+	VM_STOP_CONTROL,		/* 'shutdown' on the control socket, or --chaos ended */
 };
 
 struct vm {
@@ -195,6 +325,35 @@ struct vm {
 	char serial_line[256];
 	size_t serial_len;
 
+	/* ---- slot sync and memory operations (slots.c, memops.c) ---- */
+	pthread_mutex_t ops_lock;		/* serialises memory operations */
+	pthread_mutex_t pause_lock;		/* the fields below up to parked */
+	pthread_cond_t pause_cond;		/* parked changes, pause ends, unprotect */
+	unsigned int pause_depth;		/* pause_lock */
+	unsigned int parked;			/* pause_lock: vCPUs parked */
+	unsigned int protected_regions;		/* pause_lock */
+	atomic_bool pause_requested;		/* read by vCPUs before KVM_RUN */
+	double pause_started;			/* pause_lock: for latency */
+	pthread_mutex_t inval_lock;		/* invals[] */
+	struct slot_inval invals[KD_MAX_INVALS];
+	struct mmn_sub layout_sub;		/* learns when host changes end */
+	bool layout_sub_registered;
+	struct kd_counters counters;
+	struct kd_mailbox *mailbox;		/* host address of the mailbox page */
+	pthread_mutex_t mb_lock;		/* mb_answered */
+	pthread_cond_t mb_cond;
+	uint32_t mb_seq;			/* ops_lock: last request number */
+	uint32_t mb_answered;			/* mb_lock: last answer seen */
+	unsigned int unplug_timeout_ms;		/* how long a guest may take to ack */
+	uint64_t balloon_gpa, balloon_size;	/* mem_lock: discarded, not returned */
+	uint64_t balloon_next_size;		/* ops_lock: what a discard makes it */
+	uint64_t balloon_end;			/* the balloon is [end - size, end) */
+	uint64_t balloon_cap;			/* the most the guest gives back */
+	uint64_t balloon_target;		/* ops_lock: bytes the guest gave back */
+	uint64_t hotplug_next_gpa;		/* ops_lock */
+	uint64_t dimm_bytes;			/* ops_lock: plugged DIMM bytes */
+	char *dumpxml_base;			/* ops_lock: the domain without DIMMs */
+
 	atomic_uint_least64_t pages_verified;	/* reported by the guest */
 	uint64_t test_bytes;			/* RAM handed to the self-test */
 	atomic_bool flip_injected;		/* inject-flip done */
@@ -212,6 +371,9 @@ void vm_destroy(struct vm *vm);
 /* Errors: "kvm-demo: " + message on stderr, one line. */
 __attribute__((format(printf, 1, 2)))
 void kd_error(const char *fmt, ...);
+/* The calling thread's last kd_error() message, for control replies. */
+const char *kd_last_error(void);
+double kd_now(void);		/* CLOCK_MONOTONIC seconds */
 
 extern const unsigned char kd_guest_image[];
 extern const unsigned char kd_guest_image_end[];

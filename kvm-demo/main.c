@@ -29,26 +29,38 @@
 
 #include "kvm-demo.h"
 
+static __thread char last_error[512];
+
 void kd_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("kvm-demo: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fflush(stdout);
+	fprintf(stderr, "kvm-demo: %s\n", last_error);
+}
+
+const char *kd_last_error(void)
+{
+	return last_error;
 }
 
 static void usage(FILE *f)
 {
 	fputs("usage: kvm-demo [--config FILE] [--guest IMAGE] [--dump-config]\n"
+	      "                [--chaos SECS [--seed N]] [--ctl-script FILE] [--unplug-timeout MS]\n"
 	      "       kvm-demo --check\n"
+	      "       kvm-demo ctl SOCKET COMMAND [ARGS...]\n"
 	      "  --config FILE   libvirt domain XML (default: the built-in definition)\n"
 	      "  --guest IMAGE   a flat guest image instead of the built-in self-test\n"
 	      "  --timeout SECS  stop the VM with SIGTERM after SECS seconds\n"
 	      "  --dump-config   print the definition as libvirt normalised it, and exit\n"
+	      "  --chaos SECS    random memory operations for SECS seconds, then a report\n"
+	      "  --seed N        the chaos random seed (default: from the clock; printed)\n"
+	      "  --ctl-script FILE  run a control session from FILE through the socket\n"
+	      "  --unplug-timeout MS  how long the guest may take to answer (default 20000)\n"
 	      "  --check         report whether KVM is usable here; exit 0 if so, else 1\n", f);
 }
 
@@ -137,7 +149,7 @@ fail:
 	return NULL;
 }
 
-static double now(void)
+double kd_now(void)
 {
 	struct timespec ts;
 
@@ -171,14 +183,14 @@ static void wait_for_stop(struct vm *vm, int sfd, unsigned int timeout_s)
 		{ .fd = sfd, .events = POLLIN },
 		{ .fd = vm->stop_fd, .events = POLLIN },
 	};
-	double deadline = now() + timeout_s;
+	double deadline = kd_now() + timeout_s;
 	bool timed_out = false;
 
 	for (;;) {
 		int ms = -1;
 
 		if (timeout_s && !timed_out) {
-			double left = deadline - now();
+			double left = deadline - kd_now();
 
 			ms = left > 0 ? (int)(left * 1000) + 1 : 0;
 		}
@@ -226,6 +238,9 @@ static void summary(struct vm *vm, double t_start, double t_run, double t_end)
 	case VM_STOP_SIGNAL:
 		printf("kvm-demo: stopped by a signal before the guest finished\n");
 		break;
+	case VM_STOP_CONTROL:
+		printf("kvm-demo: shut down (control socket or end of --chaos)\n");
+		break;
 	default:
 		printf("kvm-demo: the VM stopped on an error\n");
 		break;
@@ -246,12 +261,20 @@ int main(int argc, char **argv)
 		{ "dump-config", no_argument, NULL, 'd' },
 		{ "check", no_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "chaos", required_argument, NULL, 'C' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "ctl-script", required_argument, NULL, 'P' },
+		{ "unplug-timeout", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *guest_path = NULL;
 	bool dump = false, check = false;
-	unsigned int timeout_s = 0;
+	unsigned int timeout_s = 0, chaos_s = 0, unplug_ms = 20000;
+	uint64_t seed = 0;
+	const char *script_path = NULL;
+	struct ctl_server ctl;
+	bool broken = false;
 	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
@@ -263,6 +286,8 @@ int main(int argc, char **argv)
 	double t_start, t_run;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc - 2, argv + 2);
 	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "c:g:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -281,6 +306,28 @@ int main(int argc, char **argv)
 			timeout_s = (unsigned int)v;
 			break;
 		}
+		case 'C':
+		case 'U':
+		case 'S': {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			unsigned long long max = c == 'C' ? 86400 : c == 'U' ? 600000 : ~0ull;
+
+			if (!*optarg || *end || (c != 'S' && v == 0) || v > max) {
+				kd_error("--%s '%s': expected a number, 1 to %llu",
+					 c == 'C' ? "chaos" : c == 'U' ? "unplug-timeout" : "seed",
+					 optarg, max);
+				return KD_EXIT_USAGE;
+			}
+			if (c == 'C')
+				chaos_s = (unsigned int)v;
+			else if (c == 'U')
+				unplug_ms = (unsigned int)v;
+			else
+				seed = v;
+			break;
+		}
+		case 'P': script_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default:
 			kd_error("option '%s' is unknown or needs a value (see kvm-demo --help)",
@@ -295,7 +342,7 @@ int main(int argc, char **argv)
 	if (check)
 		return kvm_check();
 
-	t_start = now();
+	t_start = kd_now();
 	if (config_load(&cfg, config_path) < 0)
 		return KD_EXIT_USAGE;
 	if (dump) {
@@ -334,12 +381,39 @@ int main(int argc, char **argv)
 	       cfg.shared ? "shared" : "private", cfg.balloon ? ", balloon" : "");
 	fds_before = count_entries("/proc/self/fd");
 	threads_before = count_entries("/proc/self/task");
-	if (vm_create(&vm, &cfg, image, image_size) == 0 && vm_start(&vm) == 0) {
-		t_run = now();
+	if (chaos_s || script_path) {
+		cfg.passes = 100000;	/* the guest tests until chaos or the script ends */
+		if (!seed)
+			seed = (uint64_t)(kd_now() * 1e6);
+	}
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.listen_fd = ctl.wake_fd = -1;
+	int created = vm_create(&vm, &cfg, image, image_size);
+
+	if (created == 0) {
+		vm.unplug_timeout_ms = unplug_ms;
+		if ((chaos_s || script_path) && vm.mailbox)
+			vm.mailbox->flags |= KD_MB_F_QUIET;
+	}
+	if (created == 0 && vm_start(&vm) == 0) {
+		t_run = kd_now();
+		if (ctl_start(&ctl, &vm) < 0 ||
+		    (script_path && ctl_script_start(&vm, &ctl, script_path) < 0) ||
+		    (chaos_s && chaos_start(&vm, chaos_s, seed) < 0))
+			vm_request_stop(&vm, VM_STOP_ERROR, KD_EXIT_HOST);
 		wait_for_stop(&vm, sfd, timeout_s);
+		if (chaos_s)
+			broken = chaos_finish(&vm, stdout);
+		if (script_path && ctl_script_join())
+			broken = true;
+		ctl_stop(&ctl);
+		if (!chaos_s)
+			kd_stats_print(&vm, stdout);
 		vm_destroy(&vm);
-		summary(&vm, t_start, t_run, now());
+		summary(&vm, t_start, t_run, kd_now());
 		status = vm.guest_result;
+		if (broken && status == 0)
+			status = 1;
 	} else {
 		vm_destroy(&vm);
 		status = KD_EXIT_HOST;

@@ -33,6 +33,7 @@ int memory_region_alloc(struct vm *vm, struct mem_region *r, const char *name,
 	r->size = size;
 	r->memfd = -1;
 	r->slot = (uint32_t)(r - vm->regions);
+	r->vm = vm;
 
 	if (cfg->memfd) {
 		char fdname[32];
@@ -101,24 +102,34 @@ void memory_region_unmap_slot(struct vm *vm, struct mem_region *r)
 
 void memory_region_free(struct vm *vm, struct mem_region *r)
 {
+	/* The backstop first: its own thread must not see our munmap. */
+	if (r->watch)
+		mmn_uffd_watch_stop(r->watch);
+	r->watch = NULL;
 	if (r->hva) {
 		int err = mmn_munmap(vm->host_mm, r->hva, r->size, 0);
 
 		if (err)
 			kd_error("%s: munmap: %s", r->name, strerror(-err));
-		r->hva = NULL;
 	}
+	slots_untrack(vm, r);
+	pthread_rwlock_wrlock(&vm->mem_lock);
+	r->hva = NULL;
+	r->plugged = false;
+	pthread_rwlock_unlock(&vm->mem_lock);
 	if (r->memfd >= 0)
 		close(r->memfd);
 	r->memfd = -1;
 }
 
+/* Called with mem_lock held (or before any other thread runs). */
 void *memory_gpa_to_hva(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	for (unsigned int i = 0; i < vm->nr_regions; i++) {
 		struct mem_region *r = &vm->regions[i];
 
-		if (gpa >= r->gpa && len <= r->size && gpa - r->gpa <= r->size - len)
+		if (r->plugged && r->hva && gpa >= r->gpa && len <= r->size &&
+		    gpa - r->gpa <= r->size - len)
 			return (char *)r->hva + (gpa - r->gpa);
 	}
 	return NULL;
@@ -128,13 +139,32 @@ int memory_translate(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void
 {
 	int ret = -EFAULT;
 
-	(void)write;	/* every region is writable until protection exists */
+	*hva = NULL;
 	if (len == 0 || gpa + len < gpa)
 		return -EFAULT;
 	pthread_rwlock_rdlock(&vm->mem_lock);
-	*hva = memory_gpa_to_hva(vm, gpa, len);
-	if (*hva)
+	for (unsigned int i = 0; i < vm->nr_regions; i++) {
+		struct mem_region *r = &vm->regions[i];
+
+		if (!(gpa >= r->gpa && len <= r->size && gpa - r->gpa <= r->size - len))
+			continue;
+		if (!r->plugged || !r->hva)
+			break;				/* unplugged: -EFAULT */
+		if (i == 0 && vm->balloon_size && gpa + len > vm->balloon_end - vm->balloon_size &&
+		    gpa < vm->balloon_end)
+			break;				/* ballooned out: -EFAULT */
+		if (r->moving) {
+			ret = -EAGAIN;			/* mid-REMAP: retry after read_begin */
+			break;
+		}
+		if (write && r->readonly) {
+			ret = -EACCES;
+			break;
+		}
+		*hva = (char *)r->hva + (gpa - r->gpa);
 		ret = 0;
+		break;
+	}
 	pthread_rwlock_unlock(&vm->mem_lock);
 	return ret;
 }

@@ -55,11 +55,17 @@ void ports_flush(struct vm *vm)
 static void inject_flip(struct vm *vm, uint64_t gpa)
 {
 	uint64_t word = gpa + 8 * 100;	/* inside the first page */
-	volatile uint64_t *hva = memory_gpa_to_hva(vm, word, 8);
+	volatile uint64_t *hva;
 
-	if (!hva || atomic_exchange(&vm->flip_injected, true))
+	pthread_rwlock_rdlock(&vm->mem_lock);
+	hva = memory_gpa_to_hva(vm, word, 8);
+	if (hva && !atomic_exchange(&vm->flip_injected, true))
+		*hva ^= 1ull << 17;
+	else
+		hva = NULL;
+	pthread_rwlock_unlock(&vm->mem_lock);
+	if (!hva)
 		return;
-	*hva ^= 1ull << 17;
 	printf("kvm-demo: inject-flip: flipped bit 17 of the word at gpa 0x%" PRIx64 "\n", word);
 }
 
@@ -92,6 +98,8 @@ bool ports_handle_io(struct vm *vm, struct vcpu *vcpu)
 			return false;
 		} else if (port == KD_PORT_VERIFIED && out && run->io.size == 4) {
 			atomic_fetch_add(&vm->pages_verified, io_value(data, run->io.size));
+		} else if (port == KD_PORT_MAILBOX && out && run->io.size == 4) {
+			memops_mailbox_answered(vm, io_value(data, run->io.size));
 		} else if (port == KD_PORT_FILLED && out && run->io.size == 4) {
 			if (vm->cfg->inject_flip)
 				inject_flip(vm, (uint64_t)io_value(data, run->io.size) * KD_PAGE_SIZE);

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,8 +142,8 @@ static int translate_around(struct shadow_map *sm, uint64_t gpa, uint64_t *base,
 			*writable = false;
 			err = sm->translate(sm->ctx, *base, *size, false, hva);
 		}
-		if (err == 0)
-			return 0;
+		if (err == 0 || err == -EAGAIN)
+			return err;
 	}
 	return err;
 }
@@ -160,6 +161,12 @@ static int fill(struct shadow_map *sm, uint64_t gpa, bool write, struct shadow_e
 		void *hva;
 		int err = translate_around(sm, gpa, &base, &size, &hva, &writable);
 
+		if (err == -EAGAIN) {
+			/* The region is moving: read_begin waits for the move to end. */
+			count(&sm->retries);
+			sched_yield();
+			continue;
+		}
 		if (err) {
 			/* Nothing is cached and nothing was touched. */
 			count(&sm->faults);

@@ -33,7 +33,8 @@
 
 /*
  * The authoritative lookup: host address of [GPA, GPA + LEN) for reading
- * or (WRITE) writing. Returns 0, -EFAULT or -EACCES (memory_translate()).
+ * or (WRITE) writing. Returns 0, -EFAULT, -EACCES or -EAGAIN (the memory
+ * is changing: ask again after read_begin), as memory_translate() does.
  */
 typedef int (*shadow_translate_fn)(void *ctx, uint64_t gpa, uint64_t len, bool write,
 				   void **hva);

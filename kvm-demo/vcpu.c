@@ -168,6 +168,16 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index)
 	return 0;
 }
 
+static bool protection_active(struct vm *vm)
+{
+	bool on;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	on = vm->protected_regions > 0;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return on;
+}
+
 static const char *exit_name(uint32_t reason)
 {
 	switch (reason) {
@@ -192,6 +202,9 @@ static bool handle_exit(struct vm *vm, struct vcpu *vcpu)
 		/* Without an in-kernel irqchip nothing can wake it: it is done. */
 		return false;
 	case KVM_EXIT_MMIO:
+		/* No device is memory-mapped: at a RAM GPA this is a missing or stale slot. */
+		if (memory_is_ram_gpa(vm, run->mmio.phys_addr))
+			atomic_fetch_add(&vm->counters.stale_exits, 1);
 		kd_error("vCPU %u: %s %u bytes at gpa 0x%" PRIx64 ": no memory slot there",
 			 vcpu->index, run->mmio.is_write ? "write of" : "read of", run->mmio.len,
 			 (uint64_t)run->mmio.phys_addr);
@@ -231,11 +244,27 @@ static void *vcpu_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 
 	while (!atomic_load(&vm->stopping)) {
+		if (atomic_load(&vm->pause_requested)) {
+			vcpu_park(vm, false);	/* the acknowledgement vm_pause() waits for */
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
 				continue;
 			}
+			/*
+			 * A write to memory the host made read-only (protect):
+			 * KVM cannot get a writable page. Wait until the
+			 * protection ends, then the access is retried.
+			 */
+			if (errno == EFAULT && protection_active(vm)) {
+				atomic_fetch_add(&vm->counters.protect_stalls, 1);
+				vcpu_park(vm, true);
+				continue;
+			}
+			if (errno == EFAULT)
+				atomic_fetch_add(&vm->counters.stale_exits, 1);
 			kd_error("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));
 			vm_request_stop(vm, VM_STOP_ERROR, KD_EXIT_HOST);
 			break;
@@ -245,7 +274,12 @@ static void *vcpu_thread(void *arg)
 			break;
 	}
 	/* The last vCPU to halt without a result would leave the VM hanging. */
-	if (atomic_fetch_sub(&vm->running_vcpus, 1) == 1 && !atomic_load(&vm->stopping)) {
+	pthread_mutex_lock(&vm->pause_lock);
+	unsigned int was = atomic_fetch_sub(&vm->running_vcpus, 1);
+
+	pthread_cond_broadcast(&vm->pause_cond);	/* vm_pause() waits for fewer now */
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (was == 1 && !atomic_load(&vm->stopping)) {
 		kd_error("every vCPU halted and the guest reported no result");
 		vm_request_stop(vm, VM_STOP_ERROR, KD_EXIT_HOST);
 	}

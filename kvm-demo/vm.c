@@ -104,6 +104,7 @@ static int setup_memory(struct vm *vm)
 
 	if (memory_region_alloc(vm, &vm->regions[0], "boot", 0, cfg->boot_ram) < 0)
 		return -1;
+	vm->regions[0].plugged = true;
 	vm->nr_regions = 1;
 	for (unsigned int i = 0; i < cfg->nr_dimms; i++) {
 		char name[16];
@@ -112,13 +113,20 @@ static int setup_memory(struct vm *vm)
 		if (memory_region_alloc(vm, &vm->regions[vm->nr_regions], name, gpa,
 					cfg->dimms[i].size) < 0)
 			return -1;
+		vm->regions[vm->nr_regions].plugged = true;
+		vm->regions[vm->nr_regions].node = cfg->dimms[i].node;
+		vm->dimm_bytes += cfg->dimms[i].size;
 		vm->nr_regions++;
 		gpa += cfg->dimms[i].size;
 	}
+	vm->hotplug_next_gpa = gpa;
 	vm->map_end = align_up(window ? KD_HOTPLUG_GPA + window : cfg->boot_ram, GIB);
 	for (unsigned int i = 0; i < vm->nr_regions; i++)
-		if (memory_region_map_slot(vm, &vm->regions[i]) < 0)
+		if (memory_region_map_slot(vm, &vm->regions[i]) < 0 ||
+		    slots_track(vm, &vm->regions[i]) < 0)
 			return -1;
+	vm->balloon_end = cfg->boot_ram;
+	vm->mailbox = memory_gpa_to_hva(vm, KD_MAILBOX_GPA, sizeof(struct kd_mailbox));
 	return 0;
 }
 
@@ -168,6 +176,12 @@ static int load_guest(struct vm *vm)
 		bi->ranges[bi->nr_ranges].size = vm->regions[i].size;
 		bi->nr_ranges++;
 	}
+	/* The guest keeps a quarter of its boot test range (guest/mailbox.c). */
+	if (test_start < vm->cfg->boot_ram) {
+		uint64_t n = vm->cfg->boot_ram - test_start;
+
+		vm->balloon_cap = (n - n / 4) & ~(KD_PAGE_SIZE - 1);
+	}
 	vm->test_bytes = 0;
 	for (unsigned int i = 0; i < bi->nr_ranges; i++)
 		vm->test_bytes += bi->ranges[i].size;
@@ -187,6 +201,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, siz
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->serial_lock, NULL);
 	pthread_rwlock_init(&vm->mem_lock, NULL);
+	pthread_mutex_init(&vm->ops_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
+	pthread_mutex_init(&vm->inval_lock, NULL);
+	pthread_mutex_init(&vm->mb_lock, NULL);
+	pthread_cond_init(&vm->mb_cond, NULL);
+	vm->unplug_timeout_ms = 20000;
 	for (unsigned int i = 0; i < KD_MAX_VCPUS; i++)
 		vm->vcpus[i].fd = -1;
 
@@ -202,7 +223,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, siz
 		kd_error("eventfd: %s", strerror(errno));
 		return -1;
 	}
-	if (open_kvm(vm) < 0 || setup_memory(vm) < 0)
+	if (slots_init(vm) < 0 || open_kvm(vm) < 0 || setup_memory(vm) < 0)
 		return -1;
 	vm->nr_vcpus = cfg->nr_vcpus;
 	if (load_guest(vm) < 0 || vdev_create(vm) < 0)
@@ -252,6 +273,13 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int result)
 	pthread_mutex_unlock(&vm->stop_lock);
 	if (!first)
 		return;
+	/* Parked vCPUs and waiters on the mailbox look at stopping too. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	pthread_mutex_lock(&vm->mb_lock);
+	pthread_cond_broadcast(&vm->mb_cond);
+	pthread_mutex_unlock(&vm->mb_lock);
 	if (vm->stop_fd >= 0 && write(vm->stop_fd, &one, sizeof(one)) != sizeof(one))
 		kd_error("eventfd write: %s", strerror(errno));
 }
@@ -271,6 +299,9 @@ void vm_destroy(struct vm *vm)
 			memory_region_unmap_slot(vm, &vm->regions[i]);
 		memory_region_free(vm, &vm->regions[i]);
 	}
+	memops_fini(vm);
+	if (vm->host_mm)
+		slots_fini(vm);
 	/* Devices subscribe to guest_mm; they are gone by now. */
 	mmn_state_free(vm->guest_mm);
 	mmn_state_free(vm->host_mm);
@@ -285,4 +316,10 @@ void vm_destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->stop_lock);
 	pthread_mutex_destroy(&vm->serial_lock);
 	pthread_rwlock_destroy(&vm->mem_lock);
+	pthread_mutex_destroy(&vm->ops_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->inval_lock);
+	pthread_mutex_destroy(&vm->mb_lock);
+	pthread_cond_destroy(&vm->mb_cond);
 }

@@ -55,6 +55,42 @@ struct kd_boot_info {
 	struct kd_ram_range ranges[KD_MAX_RANGES];
 };
 
+/*
+ * ---- The memory mailbox: hotplug, unplug and balloon requests ----
+ *
+ * One page in boot RAM. The host posts a request (state IDLE -> POSTED);
+ * vCPU 0 polls it between self-test passes, takes it (POSTED -> TAKEN, a
+ * compare-and-swap, so that the host can withdraw a request nobody took:
+ * POSTED -> IDLE), applies it to the RAM it tests, and answers (DONE).
+ * The host reads the answer and sets IDLE. The guest then writes the
+ * request's sequence number to KD_PORT_MAILBOX, so the host need not poll.
+ */
+#define KD_MAILBOX_GPA		0x50000ull
+#define KD_PORT_MAILBOX		0x520	/* out32: the sequence number just answered */
+
+#define KD_MB_IDLE		0u
+#define KD_MB_POSTED		1u
+#define KD_MB_TAKEN		2u
+#define KD_MB_DONE		3u
+
+#define KD_MB_PLUG		1u	/* start testing [gpa, gpa + size) */
+#define KD_MB_UNPLUG		2u	/* stop using [gpa, gpa + size) */
+#define KD_MB_BALLOON		3u	/* hold size bytes (the tail of boot RAM) in the balloon */
+
+struct kd_mailbox {
+	uint32_t state;		/* KD_MB_IDLE .. KD_MB_DONE, changed atomically */
+	uint32_t cmd;		/* KD_MB_PLUG .. KD_MB_BALLOON */
+	uint32_t seq;		/* the host's request number */
+	int32_t status;		/* answer: 0 done, else refused */
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t ret_gpa;	/* BALLOON answer: the balloon is now [ret_gpa, ret_gpa + ret_size) */
+	uint64_t ret_size;
+	uint32_t flags;		/* KD_MB_F_*, set by the host before boot */
+	uint32_t reserved;
+};
+#define KD_MB_F_QUIET		(1u << 0)	/* one progress line per 64 passes */
+
 /* ---- The vhost-like device (vdev): a virtio split ring, ports only ---- */
 /*
  * No PCI here: the guest finds the device through ports. It writes the
@@ -67,10 +103,10 @@ struct kd_boot_info {
  * interrupts: the guest polls used->idx. KD_VDEV_PORT_MODE (in32) tells the
  * guest what to do: KD_VDEV_MODE_* in bits 0-7, a request count in 8-31.
  */
-#define KD_VDEV_PORT_SETUP	0x520	/* out32: setup page number, 0 resets */
-#define KD_VDEV_PORT_STATUS	0x524	/* in32: outcome of the last setup */
-#define KD_VDEV_PORT_KICK	0x528	/* out16: queue index; an ioeventfd */
-#define KD_VDEV_PORT_MODE	0x52c	/* in32: mode | requests << 8 */
+#define KD_VDEV_PORT_SETUP	0x540	/* out32: setup page number, 0 resets */
+#define KD_VDEV_PORT_STATUS	0x544	/* in32: outcome of the last setup */
+#define KD_VDEV_PORT_KICK	0x548	/* out16: queue index; an ioeventfd */
+#define KD_VDEV_PORT_MODE	0x54c	/* in32: mode | requests << 8 */
 
 #define KD_VDEV_MODE_OFF	0	/* no device traffic */
 #define KD_VDEV_MODE_TRAFFIC	1	/* verified fill/copy/checksum requests */

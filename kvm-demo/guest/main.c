@@ -9,12 +9,17 @@
  * distinct per vCPU and pass, and reads it back. After N passes every vCPU
  * has tested all RAM. A barrier separates passes. Any mismatch is printed
  * and reported through the result port, which ends the VM.
+ *
+ * Between passes vCPU 0 answers the memory mailbox (mailbox.c); when the
+ * RAM under test changed, chunks move, so the next pass fills before it
+ * checks instead of checking the previous owner's pattern.
  */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "abi.h"
+#include "mailbox.h"
 #include "vdev.h"
 
 #define PAGE_SIZE 4096ull
@@ -176,7 +181,7 @@ enum op { OP_FILL, OP_CHECK };
  * Applies OP to logical pages [first, last) of the concatenated ranges.
  * Returns false after printing a mismatch.
  */
-static bool chunk_op(const struct kd_boot_info *bi, uint64_t first, uint64_t last,
+static bool chunk_op(const struct guest_layout *bi, uint64_t first, uint64_t last,
 		     enum op op, uint64_t seed, uint32_t cpu, uint32_t pass,
 		     uint32_t owner)
 {
@@ -213,18 +218,33 @@ static bool chunk_op(const struct kd_boot_info *bi, uint64_t first, uint64_t las
 	return true;
 }
 
+static struct guest_layout layout;
+static uint32_t layout_changed;
+
+static uint64_t total_pages(void)
+{
+	uint64_t total = 0;
+
+	for (uint32_t r = 0; r < layout.nr_ranges; r++)
+		total += layout.ranges[r].size / PAGE_SIZE;
+	return total;
+}
+
 void guest_main(uint32_t cpu)
 {
 	const struct kd_boot_info *bi = (const struct kd_boot_info *)KD_BOOT_INFO_GPA;
 	uint32_t n = bi->nr_vcpus;
-	uint64_t total = 0;
+	uint64_t total;
+	bool fresh = true;
 
 	if (bi->magic != KD_BOOT_MAGIC || cpu >= n) {
 		outl(KD_PORT_RESULT, 2);
 		return;
 	}
-	for (uint32_t r = 0; r < bi->nr_ranges; r++)
-		total += bi->ranges[r].size / PAGE_SIZE;
+	if (cpu == 0)
+		layout_init(&layout, bi);
+	barrier(n);
+	total = total_pages();
 
 	if (cpu == 0) {
 		print("guest: %u vCPUs in long mode, %u RAM ranges:", n, bi->nr_ranges);
@@ -243,19 +263,26 @@ void guest_main(uint32_t cpu)
 		uint64_t first = total * chunk / n, last = total * (chunk + 1) / n;
 		uint64_t seed = seed_of(cpu, pass);
 
-		if (pass > 0) {
+		if (pass > 0 && !fresh) {
 			uint32_t prev = (cpu + 1) % n;	/* (prev + pass - 1) % n == chunk */
 
-			if (!chunk_op(bi, first, last, OP_CHECK, seed_of(prev, pass - 1),
+			if (!chunk_op(&layout, first, last, OP_CHECK, seed_of(prev, pass - 1),
 				      cpu, pass, prev))
 				fail();
 		}
-		chunk_op(bi, first, last, OP_FILL, seed, cpu, pass, cpu);
-		if (!chunk_op(bi, first, last, OP_CHECK, seed, cpu, pass, cpu))
+		chunk_op(&layout, first, last, OP_FILL, seed, cpu, pass, cpu);
+		if (!chunk_op(&layout, first, last, OP_CHECK, seed, cpu, pass, cpu))
 			fail();
-		print("guest: vcpu %u pass %u: chunk %u, %lu MiB written and verified\n",
-		      cpu, pass, chunk, (last - first) >> 8);
+		if (!mailbox_quiet() || (cpu == 0 && pass % 64 == 0))
+			print("guest: vcpu %u pass %u: chunk %u, %lu MiB written and verified\n",
+			      cpu, pass, chunk, (last - first) >> 8);
 		barrier(n);
+		if (cpu == 0)
+			__atomic_store_n(&layout_changed, mailbox_poll(&layout), __ATOMIC_RELAXED);
+		barrier(n);
+		fresh = __atomic_load_n(&layout_changed, __ATOMIC_RELAXED);
+		if (fresh)
+			total = total_pages();
 	}
 
 	if (cpu == 0) {

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * --chaos SECONDS: one thread performs random memory operations of every
+ * kind at random times while the guest's self-test runs on every vCPU,
+ * then stops the VM and reports. Invariants: the guest found no corrupt
+ * word; no vCPU exit came from a missing or stale slot; the backstop saw
+ * no change that bypassed the brackets; every kind of operation succeeded
+ * at least once and the guest verified pages. Other parts of kvm-demo (a
+ * device) join through chaos_register().
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvm-demo.h"
+
+enum chaos_kind {
+	K_HOTPLUG, K_UNPLUG, K_SETMEM, K_REMAP, K_PROTECT, K_RECLAIM, K_NONBLOCK_REMAP,
+	K_PARTICIPANT, K_COUNT
+};
+static const char *const kind_names[K_COUNT] = {
+	"hotplug", "unplug", "setmem", "remap", "protect", "reclaim", "nonblock-remap",
+	"participants",
+};
+
+#define MAX_PARTICIPANTS 8
+
+static struct {
+	const struct chaos_participant *parts[MAX_PARTICIPANTS];
+	unsigned int nr_parts;
+	struct vm *vm;
+	pthread_t thread;
+	bool started;
+	unsigned int seconds;
+	uint64_t rng;
+	uint64_t ok[K_COUNT], failed[K_COUNT];
+	double pause_us_remap_max;
+} chaos;
+
+int chaos_register(const struct chaos_participant *p)
+{
+	if (chaos.nr_parts == MAX_PARTICIPANTS)
+		return -1;
+	chaos.parts[chaos.nr_parts++] = p;
+	return 0;
+}
+
+static uint64_t rnd(void)
+{
+	/* xorshift64*: reproducible from the seed that is printed. */
+	chaos.rng ^= chaos.rng >> 12;
+	chaos.rng ^= chaos.rng << 25;
+	chaos.rng ^= chaos.rng >> 27;
+	return chaos.rng * 0x2545f4914f6cdd1dull;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A random region index holding memory: DIMMs only when DIMMS_ONLY. */
+static int pick_slot(struct vm *vm, bool dimms_only)
+{
+	unsigned int cand[1 + KD_MAX_DIMMS], n = 0;
+
+	pthread_mutex_lock(&vm->ops_lock);
+	for (unsigned int i = dimms_only ? 1 : 0; i < vm->nr_regions; i++)
+		if (vm->regions[i].hva)
+			cand[n++] = i;
+	pthread_mutex_unlock(&vm->ops_lock);
+	return n ? (int)cand[rnd() % n] : -1;
+}
+
+static int one_op(struct vm *vm, enum chaos_kind k, char *err, size_t errlen)
+{
+	int slot;
+
+	switch (k) {
+	case K_HOTPLUG:
+		return memops_hotplug(vm, (1 + rnd() % 4) * (2u << 20), 0, err, errlen);
+	case K_UNPLUG:
+		slot = pick_slot(vm, true);
+		if (slot < 0)
+			return snprintf(err, errlen, "no DIMM to unplug"), -1;
+		return memops_unplug(vm, (unsigned int)slot, err, errlen);
+	case K_SETMEM: {
+		uint64_t total;
+
+		pthread_mutex_lock(&vm->ops_lock);
+		total = vm->cfg->boot_ram + vm->dimm_bytes;
+		pthread_mutex_unlock(&vm->ops_lock);
+		uint64_t balloon = (rnd() % (vm->balloon_cap / KD_PAGE_SIZE + 1)) * KD_PAGE_SIZE;
+
+		return memops_setmem(vm, total - balloon, err, errlen);
+	}
+	case K_REMAP:
+		slot = pick_slot(vm, false);
+		return slot < 0 ? -1 : memops_remap(vm, (unsigned int)slot, 0, err, errlen);
+	case K_PROTECT:
+		slot = pick_slot(vm, false);
+		if (slot < 0 || memops_protect(vm, (unsigned int)slot, true, err, errlen) < 0)
+			return -1;
+		sleep_ms(10 + (unsigned int)(rnd() % 150));	/* a snapshot pass */
+		return memops_protect(vm, (unsigned int)slot, false, err, errlen);
+	case K_RECLAIM:
+		return memops_reclaim(vm) < 0 ? -1 : 0;
+	case K_NONBLOCK_REMAP:
+		/* Must be refused while vCPUs run; succeeding is fine too. */
+		slot = pick_slot(vm, false);
+		if (slot < 0)
+			return -1;
+		return memops_remap(vm, (unsigned int)slot, MMN_NONBLOCK, err, errlen) == -1 ? -1 : 0;
+	case K_PARTICIPANT:
+		if (!chaos.nr_parts)
+			return 0;
+		{
+			const struct chaos_participant *p = chaos.parts[rnd() % chaos.nr_parts];
+
+			return p->op ? p->op(vm, rnd(), err, errlen) : 0;
+		}
+	default:
+		return -1;
+	}
+}
+
+static void *chaos_thread(void *arg)
+{
+	struct vm *vm = arg;
+	double end = kd_now() + chaos.seconds;
+	char err[512];
+
+	pthread_setname_np(pthread_self(), "chaos");
+	while (kd_now() < end && !atomic_load(&vm->stopping)) {
+		enum chaos_kind k = (enum chaos_kind)(rnd() % K_COUNT);
+
+		sleep_ms(5 + (unsigned int)(rnd() % 100));
+		err[0] = 0;
+		if (one_op(vm, k, err, sizeof(err)) == 0) {
+			chaos.ok[k]++;
+		} else {
+			chaos.failed[k]++;
+			if (err[0])
+				printf("kvm-demo: chaos: %s: %s\n", kind_names[k], err);
+		}
+	}
+	/* Leave nothing protected; the guest then stops with a clean state. */
+	for (unsigned int i = 0; i < vm->nr_regions; i++)
+		if (vm->regions[i].readonly)
+			memops_protect(vm, i, false, err, sizeof(err));
+	vm_request_stop(vm, VM_STOP_CONTROL, 0);
+	return NULL;
+}
+
+int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed)
+{
+	chaos.vm = vm;
+	chaos.seconds = seconds;
+	chaos.rng = seed ? seed : 1;
+	printf("kvm-demo: chaos: %u s of random operations, seed %" PRIu64 "\n", seconds, seed);
+	if (pthread_create(&chaos.thread, NULL, chaos_thread, vm) != 0) {
+		kd_error("--chaos: cannot start its thread");
+		return -1;
+	}
+	chaos.started = true;
+	return 0;
+}
+
+bool chaos_finish(struct vm *vm, FILE *f)
+{
+	struct kd_counters *c = &vm->counters;
+	bool broken = false;
+	uint64_t total_ok = 0;
+
+	if (!chaos.started)
+		return false;
+	pthread_join(chaos.thread, NULL);
+	chaos.started = false;
+	fprintf(f, "kvm-demo: chaos report:\n");
+	for (int k = 0; k < K_COUNT; k++) {
+		fprintf(f, "kvm-demo: chaos:   %-15s %6" PRIu64 " done, %6" PRIu64 " failed or refused\n",
+			kind_names[k], chaos.ok[k], chaos.failed[k]);
+		total_ok += chaos.ok[k];
+	}
+	fprintf(f, "kvm-demo: chaos:   operations done %" PRIu64 "\n", total_ok);
+	kd_stats_print(vm, f);
+	for (unsigned int i = 0; i < chaos.nr_parts; i++)
+		if (chaos.parts[i]->report)
+			chaos.parts[i]->report(vm, f);
+	if (vm->stop_reason != VM_STOP_CONTROL) {
+		fprintf(f, "kvm-demo: chaos: BROKEN: the VM stopped before the end (guest result %d)\n",
+			vm->guest_result);
+		broken = true;
+	}
+	if (atomic_load(&c->stale_exits)) {
+		fprintf(f, "kvm-demo: chaos: BROKEN: %" PRIu64 " vCPU exits from a missing or stale slot\n",
+			(uint64_t)atomic_load(&c->stale_exits));
+		broken = true;
+	}
+	if (atomic_load(&c->unbracketed)) {
+		fprintf(f, "kvm-demo: chaos: BROKEN: the backstop saw %" PRIu64 " changes outside the brackets\n",
+			(uint64_t)atomic_load(&c->unbracketed));
+		broken = true;
+	}
+	if (atomic_load(&vm->pages_verified) == 0) {
+		fprintf(f, "kvm-demo: chaos: BROKEN: the guest verified no page\n");
+		broken = true;
+	}
+	for (int k = K_HOTPLUG; k <= K_PROTECT; k++) {
+		if (chaos.ok[k] == 0) {
+			fprintf(f, "kvm-demo: chaos: BROKEN: no %s succeeded\n", kind_names[k]);
+			broken = true;
+		}
+	}
+	for (unsigned int i = 0; i < chaos.nr_parts; i++)
+		if (chaos.parts[i]->broken && chaos.parts[i]->broken(vm)) {
+			fprintf(f, "kvm-demo: chaos: BROKEN: participant %s\n", chaos.parts[i]->name);
+			broken = true;
+		}
+	fprintf(f, "kvm-demo: chaos: %s\n", broken ? "FAILED" : "all invariants held");
+	return broken;
+}
