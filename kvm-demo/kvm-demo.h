@@ -271,8 +271,11 @@ int vdev_create(struct vm *vm);
 void vdev_destroy(struct vm *vm);
 /* Port I/O of the device from a vCPU thread; false: not the device's port. */
 bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8_t size);
-/* One line of figures (device and shadow map) into BUF; snprintf's return. */
+/* One line of figures of the device, of its shadow map, into BUF; snprintf's return. */
 int vdev_stats(struct vm *vm, char *buf, size_t len);
+int vdev_shadow_stats(struct vm *vm, char *buf, size_t len);
+/* --chaos drives device traffic too: the guest's mode, the checker, the report. */
+int vdev_chaos_enable(struct vm *vm);
 
 /* ---- vm.c ---- */
 

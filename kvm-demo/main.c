@@ -394,6 +394,8 @@ int main(int argc, char **argv)
 		vm.unplug_timeout_ms = unplug_ms;
 		if ((chaos_s || script_path) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
+		if (chaos_s && vdev_chaos_enable(&vm) < 0)
+			created = -1;
 	}
 	if (created == 0 && vm_start(&vm) == 0) {
 		t_run = kd_now();

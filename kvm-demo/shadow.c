@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "shadow.h"
 
@@ -71,6 +72,7 @@ static bool shadow_invalidate(struct mmn_range_sub *rsub, const struct mmn_inval
 	}
 	mmn_range_set_seq(rsub, cur_seq);
 	count(&sm->invalidations);
+	pthread_cond_broadcast(&sm->changed);
 again:
 	for (n = mmn_itree_iter_first(&sm->tree, start, last); n;
 	     n = mmn_itree_iter_next(n, start, last)) {
@@ -108,8 +110,14 @@ int shadow_map_init(struct shadow_map *sm, struct mmn_state *guest_mm, uint64_t 
 	memset(sm, 0, sizeof(*sm));
 	sm->translate = translate;
 	sm->ctx = ctx;
+	pthread_condattr_t ca;
+
 	mmn_itree_init(&sm->tree);
 	pthread_mutex_init(&sm->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sm->changed, &ca);
+	pthread_condattr_destroy(&ca);
 	return mmn_range_sub_insert(&sm->sub, guest_mm, 0, space_end, &shadow_ops);
 }
 
@@ -121,6 +129,33 @@ void shadow_map_destroy(struct shadow_map *sm)
 	while ((n = mmn_itree_iter_first(&sm->tree, 0, UINT64_MAX)))
 		drop(sm, ENTRY(n));
 	pthread_mutex_destroy(&sm->lock);
+	pthread_cond_destroy(&sm->changed);
+}
+
+uint64_t shadow_generation(struct shadow_map *sm)
+{
+	return atomic_load(&sm->invalidations);
+}
+
+bool shadow_wait_change(struct shadow_map *sm, uint64_t gen, unsigned int ms)
+{
+	struct timespec until;
+	bool changed;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&sm->lock);
+	while (!(changed = atomic_load(&sm->invalidations) != gen) &&
+	       pthread_cond_timedwait(&sm->changed, &sm->lock, &until) == 0)
+		;
+	changed = atomic_load(&sm->invalidations) != gen;
+	pthread_mutex_unlock(&sm->lock);
+	return changed;
 }
 
 /*

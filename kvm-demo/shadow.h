@@ -64,6 +64,7 @@ struct shadow_map {
 	shadow_translate_fn translate;
 	void *ctx;
 	pthread_mutex_t lock;		/* the tree, every access to guest memory */
+	pthread_cond_t changed;		/* lock; broadcast by every invalidation */
 	struct mmn_itree tree;		/* lock */
 	atomic_uint_least64_t nr_entries;	/* written under lock */
 	atomic_uint_least64_t nr_marks;		/* written under lock */
@@ -92,6 +93,15 @@ int shadow_access(struct shadow_map *sm, uint64_t gpa, uint64_t len, bool write,
 /* Copy out of / into guest memory through shadow_access(). */
 int shadow_read(struct shadow_map *sm, uint64_t gpa, void *buf, uint64_t len);
 int shadow_write(struct shadow_map *sm, uint64_t gpa, const void *buf, uint64_t len);
+
+/*
+ * Invalidations so far. A device whose write met read-only memory (a
+ * snapshot pass) reads this before the access and then waits with
+ * shadow_wait_change() for the next invalidation, at most MS ms; true
+ * when one ran. Context: not from a callback of GUEST_MM.
+ */
+uint64_t shadow_generation(struct shadow_map *sm);
+bool shadow_wait_change(struct shadow_map *sm, uint64_t gen, unsigned int ms);
 
 /* The figures. Context: any thread; never blocks. */
 void shadow_map_stats(struct shadow_map *sm, struct shadow_stats *st);

@@ -64,8 +64,11 @@ struct vdev {
 	struct kd_vring_desc table[KD_VDEV_QUEUE_MAX];
 	uint8_t bounce[KD_VDEV_MAX_BYTES];
 
+	bool chaos;			/* --chaos: batches between passes, checker on */
 	_Atomic double first_ns, last_ns;	/* first request seen, last completed */
 	atomic_uint_least64_t kicks, requests, ok, failed, rejected, bytes, ring_faults;
+	atomic_uint_least64_t protect_waits;	/* writes that waited for a snapshot pass */
+	atomic_uint_least64_t checked, stale;	/* the stale-translation checker */
 };
 
 static int translate(void *ctx, uint64_t gpa, uint64_t len, bool write, void **hva)
@@ -76,6 +79,80 @@ static int translate(void *ctx, uint64_t gpa, uint64_t len, bool write, void **h
 static void count(atomic_uint_least64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- every access of the device: the checker, and waits on read-only memory ---- */
+
+struct checked {
+	struct vdev *d;
+	uint64_t gpa;
+	shadow_access_fn fn;
+	void *arg;
+};
+
+/*
+ * Under the map's lock, the translation used must be the one the memory
+ * layer gives now: every change of the region table is preceded by an
+ * invalidation that drops the entry (and takes that lock). A stale entry
+ * shows as a different address, or none.
+ */
+static int checked_access(void *arg, void *hva, size_t len, uint64_t offset)
+{
+	struct checked *c = arg;
+
+	if (c->d->chaos) {
+		void *now = NULL;
+		int err = memory_translate(c->d->vm, c->gpa + offset, len, false, &now);
+
+		count(&c->d->checked, 1);
+		if (err || now != hva) {
+			if (atomic_fetch_add(&c->d->stale, 1) == 0)
+				kd_error("vdev: STALE translation: gpa 0x%" PRIx64 " +%zu at %p, the "
+					 "memory layer says %p (%d)", c->gpa + offset, len, hva,
+					 now, err);
+		}
+	}
+	return c->fn(c->arg, hva, len, offset);
+}
+
+/* A write that meets read-only memory waits for the change that ends it, up to 5 s. */
+static int vdev_access(struct vdev *d, uint64_t gpa, uint64_t len, bool write,
+		       shadow_access_fn fn, void *arg)
+{
+	struct checked c = { .d = d, .gpa = gpa, .fn = fn, .arg = arg };
+	double give_up = now_s() + 5;
+
+	for (;;) {
+		uint64_t gen = shadow_generation(&d->map);
+		int err = shadow_access(&d->map, gpa, len, write, checked_access, &c);
+
+		if (err != -EACCES || !write || now_s() > give_up)
+			return err;
+		count(&d->protect_waits, 1);
+		shadow_wait_change(&d->map, gen, 1000);
+	}
+}
+
+static int copy_out(void *arg, void *hva, size_t len, uint64_t offset)
+{
+	memcpy((char *)arg + offset, hva, len);
+	return 0;
+}
+
+static int copy_in(void *arg, void *hva, size_t len, uint64_t offset)
+{
+	memcpy(hva, (const char *)arg + offset, len);
+	return 0;
+}
+
+static int vdev_read(struct vdev *d, uint64_t gpa, void *buf, uint64_t len)
+{
+	return vdev_access(d, gpa, len, false, copy_out, buf);
+}
+
+static int vdev_write(struct vdev *d, uint64_t gpa, const void *buf, uint64_t len)
+{
+	return vdev_access(d, gpa, len, true, copy_in, (void *)buf);
 }
 
 /* ---- the request operations, as shadow_access() callbacks ---- */
@@ -136,7 +213,7 @@ static uint32_t over_segs(struct vdev *d, const struct vring_seg *segs, unsigned
 	for (unsigned int i = from; i < to; i++) {
 		if (segs[i].write != write)
 			return KD_VDEV_S_BADREQ;
-		if (shadow_access(&d->map, segs[i].gpa, segs[i].len, write, fn, s) != 0)
+		if (vdev_access(d, segs[i].gpa, segs[i].len, write, fn, s) != 0)
 			return KD_VDEV_S_FAULT;
 		s->pos += segs[i].len;
 	}
@@ -168,7 +245,7 @@ static uint32_t handle_request(struct vdev *d, unsigned int head)
 		first_write++;
 	if (n < 2 || segs[0].write || segs[0].len < sizeof(req)) {
 		resp.status = KD_VDEV_S_BADREQ;
-	} else if (shadow_read(&d->map, segs[0].gpa, &req, sizeof(req)) != 0) {
+	} else if (vdev_read(d, segs[0].gpa, &req, sizeof(req)) != 0) {
 		resp.status = KD_VDEV_S_FAULT;
 	} else if (data > KD_VDEV_MAX_BYTES) {
 		resp.status = KD_VDEV_S_TOOBIG;
@@ -200,7 +277,7 @@ static uint32_t handle_request(struct vdev *d, unsigned int head)
 	} else {
 		resp.status = KD_VDEV_S_BADREQ;
 	}
-	if (shadow_write(&d->map, segs[n - 1].gpa, &resp, sizeof(resp)) != 0) {
+	if (vdev_write(d, segs[n - 1].gpa, &resp, sizeof(resp)) != 0) {
 		count(&d->rejected, 1);
 		return 0;
 	}
@@ -218,15 +295,15 @@ static uint32_t do_setup(struct vdev *d, uint64_t page)
 	d->ready = false;
 	if (page == 0)
 		return KD_VDEV_S_OK;	/* reset */
-	if (shadow_read(&d->map, page * KD_PAGE_SIZE, &q, sizeof(q)) != 0)
+	if (vdev_read(d, page * KD_PAGE_SIZE, &q, sizeof(q)) != 0)
 		return KD_VDEV_S_FAULT;
 	qs = q.queue_size;
 	if (qs == 0 || qs > KD_VDEV_QUEUE_MAX || (qs & (qs - 1)) || q.desc_gpa % 16 ||
 	    q.avail_gpa % 2 || q.used_gpa % 4)
 		return KD_VDEV_S_BADREQ;
-	if (shadow_access(&d->map, q.desc_gpa, 16 * qs, false, do_nothing, NULL) != 0 ||
-	    shadow_access(&d->map, q.avail_gpa, 4 + 2 * qs, false, do_nothing, NULL) != 0 ||
-	    shadow_access(&d->map, q.used_gpa, 4 + 8 * qs, true, do_nothing, NULL) != 0)
+	if (vdev_access(d, q.desc_gpa, 16 * qs, false, do_nothing, NULL) != 0 ||
+	    vdev_access(d, q.avail_gpa, 4 + 2 * qs, false, do_nothing, NULL) != 0 ||
+	    vdev_access(d, q.used_gpa, 4 + 8 * qs, true, do_nothing, NULL) != 0)
 		return KD_VDEV_S_FAULT;
 	d->q = q;
 	d->last_avail = d->used_idx = 0;
@@ -242,20 +319,20 @@ static bool drain(struct vdev *d)
 	for (;;) {
 		uint16_t avail;
 
-		if (shadow_read(&d->map, d->q.avail_gpa + 2, &avail, 2) != 0)
+		if (vdev_read(d, d->q.avail_gpa + 2, &avail, 2) != 0)
 			return false;
 		if (avail == d->last_avail)
 			return true;
 		if ((uint16_t)(avail - d->last_avail) > qs)
 			return false;	/* more entries than the ring holds */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (shadow_read(&d->map, d->q.desc_gpa, d->table, 16ull * qs) != 0)
+		if (vdev_read(d, d->q.desc_gpa, d->table, 16ull * qs) != 0)
 			return false;
 		while (d->last_avail != avail) {
 			uint16_t head;
 			struct kd_vring_used_elem e;
 
-			if (shadow_read(&d->map, d->q.avail_gpa + 4 + 2ull * (d->last_avail % qs),
+			if (vdev_read(d, d->q.avail_gpa + 4 + 2ull * (d->last_avail % qs),
 					&head, 2) != 0)
 				return false;
 			if (atomic_load(&d->requests) == 0)
@@ -266,13 +343,13 @@ static bool drain(struct vdev *d)
 				count(&d->requests, 1);
 				count(&d->rejected, 1);
 			}
-			if (shadow_write(&d->map, d->q.used_gpa + 4 + 8ull * (d->used_idx % qs),
+			if (vdev_write(d, d->q.used_gpa + 4 + 8ull * (d->used_idx % qs),
 					 &e, sizeof(e)) != 0)
 				return false;
 			__atomic_thread_fence(__ATOMIC_RELEASE);
 			d->used_idx++;
 			d->last_avail++;
-			if (shadow_write(&d->map, d->q.used_gpa + 2, &d->used_idx, 2) != 0)
+			if (vdev_write(d, d->q.used_gpa + 2, &d->used_idx, 2) != 0)
 				return false;
 			atomic_store(&d->last_ns, now_s());
 		}
@@ -370,10 +447,12 @@ void vdev_destroy(struct vm *vm)
 
 	if (!d)
 		return;
-	if (vm->cfg->vdev_mode != KD_VDEV_MODE_OFF) {
+	if (vm->cfg->vdev_mode != KD_VDEV_MODE_OFF && !d->chaos) {
 		char line[1024];
 
 		vdev_stats(vm, line, sizeof(line));
+		printf("kvm-demo: %s\n", line);
+		vdev_shadow_stats(vm, line, sizeof(line));
 		printf("kvm-demo: %s\n", line);
 	}
 	if (d->worker_started) {
@@ -424,6 +503,8 @@ bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8
 	}
 	if (port == KD_VDEV_PORT_STATUS)
 		v = atomic_load(&d->setup_status);
+	else if (port == KD_VDEV_PORT_MODE && d->chaos)
+		v = KD_VDEV_MODE_CHAOS | KD_VDEV_CHAOS_BATCH << 8;
 	else if (port == KD_VDEV_PORT_MODE)
 		v = vm->cfg->vdev_mode | vm->cfg->vdev_requests << 8;
 	else
@@ -435,24 +516,77 @@ bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8
 int vdev_stats(struct vm *vm, char *buf, size_t len)
 {
 	struct vdev *d = vm->vdev;
-	struct shadow_stats st;
 	double secs;
 
 	if (!d)
 		return snprintf(buf, len, "vdev: none");
-	shadow_map_stats(&d->map, &st);
 	secs = atomic_load(&d->last_ns) - atomic_load(&d->first_ns);
 	return snprintf(buf, len,
 			"vdev: %" PRIu64 " requests (%" PRIu64 " ok, %" PRIu64 " failed with a status, %"
 			PRIu64 " rejected) in %.3f s, %" PRIu64 " KiB of data, %" PRIu64 " kicks (%s), %"
-			PRIu64 " ring faults; shadow map: %" PRIu64 " hits, %" PRIu64 " misses, %"
-			PRIu64 " retries, %" PRIu64 " faults, %" PRIu64 " slow writes, %" PRIu64
-			" invalidations, %" PRIu64 " entries dropped, %" PRIu64 " refusals, %" PRIu64
-			" entries, %" PRIu64 " discard marks",
+			PRIu64 " ring faults, %" PRIu64 " waits on read-only memory",
 			atomic_load(&d->requests), atomic_load(&d->ok), atomic_load(&d->failed),
 			atomic_load(&d->rejected), secs > 0 ? secs : 0.0, atomic_load(&d->bytes) >> 10,
 			atomic_load(&d->kicks), d->ioeventfd ? "ioeventfd" : "port exits",
-			atomic_load(&d->ring_faults), st.hits, st.misses, st.retries, st.faults,
-			st.slow_writes, st.invalidations, st.dropped, st.refusals, st.entries,
-			st.discard_marks);
+			atomic_load(&d->ring_faults), atomic_load(&d->protect_waits));
+}
+
+int vdev_shadow_stats(struct vm *vm, char *buf, size_t len)
+{
+	struct vdev *d = vm->vdev;
+	struct shadow_stats st;
+
+	if (!d)
+		return snprintf(buf, len, "shadow map: none");
+	shadow_map_stats(&d->map, &st);
+	return snprintf(buf, len,
+			"shadow map: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " retries, %"
+			PRIu64 " faults, %" PRIu64 " slow writes, %" PRIu64 " invalidations, %" PRIu64
+			" entries dropped, %" PRIu64 " refusals, %" PRIu64 " entries, %" PRIu64
+			" discard marks; checker: %" PRIu64 " accesses checked, %" PRIu64 " stale",
+			st.hits, st.misses, st.retries, st.faults, st.slow_writes, st.invalidations,
+			st.dropped, st.refusals, st.entries, st.discard_marks,
+			atomic_load(&d->checked), atomic_load(&d->stale));
+}
+
+/* ---- --chaos: the guest runs a batch of requests between self-test passes ---- */
+
+static void chaos_report(struct vm *vm, FILE *f)
+{
+	char line[1024];
+
+	vdev_stats(vm, line, sizeof(line));
+	fprintf(f, "kvm-demo: %s\n", line);
+	vdev_shadow_stats(vm, line, sizeof(line));
+	fprintf(f, "kvm-demo: %s\n", line);
+}
+
+/* Every request must have succeeded, through current translations only. */
+static bool chaos_broken(struct vm *vm)
+{
+	struct vdev *d = vm->vdev;
+	bool broken = atomic_load(&d->stale) || atomic_load(&d->failed) ||
+		      atomic_load(&d->rejected) || atomic_load(&d->ring_faults) ||
+		      atomic_load(&d->ok) == 0 || atomic_load(&d->checked) == 0;
+
+	if (broken)
+		fprintf(stdout, "kvm-demo: chaos: vdev: %" PRIu64 " stale accesses, %" PRIu64
+			" failed, %" PRIu64 " rejected, %" PRIu64 " ring faults, %" PRIu64 " ok\n",
+			atomic_load(&d->stale), atomic_load(&d->failed), atomic_load(&d->rejected),
+			atomic_load(&d->ring_faults), atomic_load(&d->ok));
+	return broken;
+}
+
+static const struct chaos_participant vdev_participant = {
+	.name = "vdev",
+	.report = chaos_report,
+	.broken = chaos_broken,
+};
+
+int vdev_chaos_enable(struct vm *vm)
+{
+	if (!vm->vdev)
+		return -1;
+	vm->vdev->chaos = true;
+	return chaos_register(&vdev_participant);
 }

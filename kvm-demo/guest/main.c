@@ -277,8 +277,14 @@ void guest_main(uint32_t cpu)
 			print("guest: vcpu %u pass %u: chunk %u, %lu MiB written and verified\n",
 			      cpu, pass, chunk, (last - first) >> 8);
 		barrier(n);
-		if (cpu == 0)
-			__atomic_store_n(&layout_changed, mailbox_poll(&layout), __ATOMIC_RELAXED);
+		if (cpu == 0) {
+			uint32_t changed = mailbox_poll(&layout);
+			int dev = vdev_between_passes(layout.ranges, layout.nr_ranges, pass);
+
+			if (dev < 0)
+				fail();
+			__atomic_store_n(&layout_changed, changed || dev > 0, __ATOMIC_RELAXED);
+		}
 		barrier(n);
 		fresh = __atomic_load_n(&layout_changed, __ATOMIC_RELAXED);
 		if (fresh)

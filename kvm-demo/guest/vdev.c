@@ -154,13 +154,15 @@ struct request {
 
 static struct request reqs[BATCH];
 
-/* Data windows: each range split into BATCH windows, one per request slot. */
-static const struct kd_boot_info *boot;
+/* The RAM in use: ranges[0] holds the rings in its first HEAD_SPACE. */
+static const struct kd_ram_range *ram;
+static uint32_t nr_ram;
 
+/* Data windows: each range split into BATCH windows, one per request slot. */
 static void window(unsigned int k, uint64_t *start, uint64_t *size)
 {
-	unsigned int r = (unsigned int)below(boot->nr_ranges);
-	uint64_t gpa = boot->ranges[r].gpa, len = boot->ranges[r].size;
+	unsigned int r = (unsigned int)below(nr_ram);
+	uint64_t gpa = ram[r].gpa, len = ram[r].size;
 
 	if (r == 0) {
 		gpa += HEAD_SPACE;
@@ -300,7 +302,7 @@ static bool verify(unsigned int k, const struct kd_vring_used_elem *e)
 	return true;
 }
 
-static int traffic(uint32_t requests)
+static int traffic(uint32_t requests, bool quiet)
 {
 	uint64_t done = 0, bytes = 0;
 
@@ -333,8 +335,9 @@ static int traffic(uint32_t requests)
 		}
 		done += n;
 	}
-	print("guest: vdev: %lu requests completed and verified (%lu KiB of data)\n", done,
-	      bytes >> 10);
+	if (!quiet)
+		print("guest: vdev: %lu requests completed and verified (%lu KiB of data)\n", done,
+		      bytes >> 10);
 	return 0;
 }
 
@@ -361,7 +364,7 @@ static uint32_t run_one(uint16_t head, uint32_t *used_len)
 /* A good CHECKSUM of 100 bytes right after the head area: the device still works. */
 static bool still_works(void)
 {
-	uint64_t data = boot->ranges[0].gpa + HEAD_SPACE, sum;
+	uint64_t data = ram[0].gpa + HEAD_SPACE, sum;
 	struct seg s = { data, 100 };
 	uint32_t len;
 
@@ -385,9 +388,9 @@ static void chain3(uint32_t op, uint64_t addr, uint32_t len, uint16_t flags)
 
 static int hostile(void)
 {
-	const struct kd_ram_range *last = &boot->ranges[boot->nr_ranges - 1];
-	uint64_t ram0_end = boot->ranges[0].gpa + boot->ranges[0].size;
-	uint64_t data = boot->ranges[0].gpa + HEAD_SPACE;
+	const struct kd_ram_range *last = &ram[nr_ram - 1];
+	uint64_t ram0_end = ram[0].gpa + ram[0].size;
+	uint64_t data = ram[0].gpa + HEAD_SPACE;
 	uint64_t top = last->gpa + last->size;
 	unsigned int cases = 0, bad = 0;
 	uint32_t got, len;
@@ -467,7 +470,7 @@ static int hostile(void)
 		bad++;
 	}
 	cases++;
-	if (setup(boot->ranges[0].gpa, boot->ranges[0].gpa) != KD_VDEV_S_OK || !still_works()) {
+	if (setup(ram[0].gpa, ram[0].gpa) != KD_VDEV_S_OK || !still_works()) {
 		print("guest: vdev hostile: the device did not come back after a good setup\n");
 		bad++;
 	}
@@ -481,8 +484,11 @@ int vdev_run(const struct kd_boot_info *bi, uint32_t mode)
 	uint64_t base = bi->ranges[0].gpa;
 	uint32_t status;
 
-	boot = bi;
-	if (bi->nr_ranges == 0 || bi->ranges[0].size < 4 * HEAD_SPACE) {
+	if ((mode & 0xff) == KD_VDEV_MODE_CHAOS)
+		return 0;	/* vdev_between_passes() does the work */
+	ram = bi->ranges;
+	nr_ram = bi->nr_ranges;
+	if (nr_ram == 0 || ram[0].size < 4 * HEAD_SPACE) {
 		print("guest: vdev: not enough RAM for the device's rings\n");
 		return 1;
 	}
@@ -494,5 +500,35 @@ int vdev_run(const struct kd_boot_info *bi, uint32_t mode)
 	print("guest: vdev: queue of %u at 0x%lx\n", QS, base);
 	if ((mode & 0xff) == KD_VDEV_MODE_HOSTILE)
 		return hostile();
-	return traffic(mode >> 8);
+	return traffic(mode >> 8, false);
+}
+
+/*
+ * KD_VDEV_MODE_CHAOS, vCPU 0 between passes with the others waiting: set the
+ * ring up again in the RAM tested now (the self-test overwrote it) and run
+ * a batch over all of that RAM.
+ */
+int vdev_between_passes(const struct kd_ram_range *ranges, uint32_t nr, uint32_t pass)
+{
+	uint32_t mode = vdev_mode(), status;
+	static uint64_t batches, requests;
+
+	if ((mode & 0xff) != KD_VDEV_MODE_CHAOS || pass % 2 || nr == 0 ||
+	    ranges[0].size < 4 * HEAD_SPACE)
+		return 0;
+	ram = ranges;
+	nr_ram = nr;
+	status = setup(ram[0].gpa, ram[0].gpa);
+	if (status != KD_VDEV_S_OK) {
+		print("guest: vdev: setup failed with status %u\n", status);
+		return -1;
+	}
+	if (traffic(mode >> 8, true) != 0)
+		return -1;
+	batches++;
+	requests += mode >> 8;
+	if (batches % 16 == 1)
+		print("guest: vdev: %lu batches, %lu requests completed and verified\n", batches,
+		      requests);
+	return 1;
 }

@@ -14,5 +14,10 @@ void print(const char *fmt, ...);
 uint32_t vdev_mode(void);
 /* Run the device traffic MODE asks for on RAM of BI; 0 when all went as expected. */
 int vdev_run(const struct kd_boot_info *bi, uint32_t mode);
+/*
+ * Under --chaos, from vCPU 0 between passes: -1 failed, 1 device traffic
+ * wrote RAM under test (the next pass must fill first), 0 nothing done.
+ */
+int vdev_between_passes(const struct kd_ram_range *ranges, uint32_t nr, uint32_t pass);
 
 #endif
