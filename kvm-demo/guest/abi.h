@@ -112,7 +112,7 @@ struct kd_mailbox {
 #define KD_VDEV_MODE_TRAFFIC	1	/* verified fill/copy/checksum requests */
 #define KD_VDEV_MODE_HOSTILE	2	/* malformed descriptors, each must fail */
 #define KD_VDEV_MODE_CHAOS	3	/* a batch of traffic between self-test passes */
-#define KD_VDEV_CHAOS_BATCH	16u	/* requests per batch */
+#define KD_VDEV_CHAOS_BATCH	32u	/* requests per batch */
 
 #define KD_VDEV_QUEUE_MAX	256u	/* queue size: a power of two up to this */
 #define KD_VDEV_MAX_SEGS	32u	/* descriptors per chain */
