@@ -64,7 +64,8 @@ struct vdev {
 	struct kd_vring_desc table[KD_VDEV_QUEUE_MAX];
 	uint8_t bounce[KD_VDEV_MAX_BYTES];
 
-	bool chaos;			/* --chaos: batches between passes, checker on */
+	atomic_bool chaos;		/* --chaos: batches between passes, checker on */
+	bool map_ready;
 	_Atomic double first_ns, last_ns;	/* first request seen, last completed */
 	atomic_uint_least64_t kicks, requests, ok, failed, rejected, bytes, ring_faults;
 	atomic_uint_least64_t protect_waits;	/* writes that waited for a snapshot pass */
@@ -100,7 +101,7 @@ static int checked_access(void *arg, void *hva, size_t len, uint64_t offset)
 {
 	struct checked *c = arg;
 
-	if (c->d->chaos) {
+	if (atomic_load_explicit(&c->d->chaos, memory_order_relaxed)) {
 		void *now = NULL;
 		int err = memory_translate(c->d->vm, c->gpa + offset, len, false, &now);
 
@@ -426,6 +427,7 @@ int vdev_create(struct vm *vm)
 		kd_error("vdev: shadow map: %s", strerror(-err));
 		return -1;
 	}
+	d->map_ready = true;
 	ioe.fd = d->kick_fd;
 	d->ioeventfd = ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioe) == 0;
 	if (!d->ioeventfd)
@@ -447,7 +449,7 @@ void vdev_destroy(struct vm *vm)
 
 	if (!d)
 		return;
-	if (vm->cfg->vdev_mode != KD_VDEV_MODE_OFF && !d->chaos) {
+	if (vm->cfg->vdev_mode != KD_VDEV_MODE_OFF && !atomic_load(&d->chaos)) {
 		char line[1024];
 
 		vdev_stats(vm, line, sizeof(line));
@@ -460,7 +462,7 @@ void vdev_destroy(struct vm *vm)
 			kd_error("vdev: eventfd write: %s", strerror(errno));
 		pthread_join(d->worker, NULL);
 	}
-	if (d->map.translate)
+	if (d->map_ready)
 		shadow_map_destroy(&d->map);
 	if (d->ioeventfd) {
 		struct kvm_ioeventfd ioe = {
@@ -503,7 +505,7 @@ bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8
 	}
 	if (port == KD_VDEV_PORT_STATUS)
 		v = atomic_load(&d->setup_status);
-	else if (port == KD_VDEV_PORT_MODE && d->chaos)
+	else if (port == KD_VDEV_PORT_MODE && atomic_load(&d->chaos))
 		v = KD_VDEV_MODE_CHAOS | KD_VDEV_CHAOS_BATCH << 8;
 	else if (port == KD_VDEV_PORT_MODE)
 		v = vm->cfg->vdev_mode | vm->cfg->vdev_requests << 8;
@@ -587,6 +589,6 @@ int vdev_chaos_enable(struct vm *vm)
 {
 	if (!vm->vdev)
 		return -1;
-	vm->vdev->chaos = true;
+	atomic_store(&vm->vdev->chaos, true);
 	return chaos_register(&vdev_participant);
 }
