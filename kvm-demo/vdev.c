@@ -146,6 +146,25 @@ static int copy_in(void *arg, void *hva, size_t len, uint64_t offset)
 	return 0;
 }
 
+/* The ring indices: one 16-bit access each, never torn (the GPAs are aligned). */
+static int load16(void *arg, void *hva, size_t len, uint64_t offset)
+{
+	(void)offset;
+	if (len != 2 || (uintptr_t)hva % 2)
+		return -EINVAL;
+	*(uint16_t *)arg = __atomic_load_n((uint16_t *)hva, __ATOMIC_ACQUIRE);
+	return 0;
+}
+
+static int store16(void *arg, void *hva, size_t len, uint64_t offset)
+{
+	(void)offset;
+	if (len != 2 || (uintptr_t)hva % 2)
+		return -EINVAL;
+	__atomic_store_n((uint16_t *)hva, *(uint16_t *)arg, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static int vdev_read(struct vdev *d, uint64_t gpa, void *buf, uint64_t len)
 {
 	return vdev_access(d, gpa, len, false, copy_out, buf);
@@ -320,13 +339,12 @@ static bool drain(struct vdev *d)
 	for (;;) {
 		uint16_t avail;
 
-		if (vdev_read(d, d->q.avail_gpa + 2, &avail, 2) != 0)
+		if (vdev_access(d, d->q.avail_gpa + 2, 2, false, load16, &avail) != 0)
 			return false;
 		if (avail == d->last_avail)
 			return true;
 		if ((uint16_t)(avail - d->last_avail) > qs)
 			return false;	/* more entries than the ring holds */
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (vdev_read(d, d->q.desc_gpa, d->table, 16ull * qs) != 0)
 			return false;
 		while (d->last_avail != avail) {
@@ -347,10 +365,9 @@ static bool drain(struct vdev *d)
 			if (vdev_write(d, d->q.used_gpa + 4 + 8ull * (d->used_idx % qs),
 					 &e, sizeof(e)) != 0)
 				return false;
-			__atomic_thread_fence(__ATOMIC_RELEASE);
 			d->used_idx++;
 			d->last_avail++;
-			if (vdev_write(d, d->q.used_gpa + 2, &d->used_idx, 2) != 0)
+			if (vdev_access(d, d->q.used_gpa + 2, 2, true, store16, &d->used_idx) != 0)
 				return false;
 			atomic_store(&d->last_ns, now_s());
 		}

@@ -12,7 +12,7 @@
 #define QS 16u
 
 static struct kd_vring_desc table[KD_VDEV_QUEUE_MAX];
-static struct vring_seg segs[KD_VDEV_MAX_SEGS];
+static struct vring_seg segs[KD_VDEV_QUEUE_MAX];	/* room for the longest loop test */
 
 static void setup(void)
 {
