@@ -399,6 +399,9 @@ static void *worker(void *arg)
 		if (d->ready && !drain(d)) {
 			/* A broken ring stops the device until the guest sets it up again. */
 			count(&d->ring_faults, 1);
+			printf("kvm-demo: vdev: ring fault (avail 0x%" PRIx64 ", used 0x%" PRIx64
+			       ", last avail %u): the device stops until the guest sets it up again\n",
+			       d->q.avail_gpa, d->q.used_gpa, d->last_avail);
 			d->ready = false;
 			atomic_store(&d->setup_status, KD_VDEV_S_FAULT);
 		}

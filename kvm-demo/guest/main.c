@@ -279,7 +279,7 @@ void guest_main(uint32_t cpu)
 		barrier(n);
 		if (cpu == 0) {
 			uint32_t changed = mailbox_poll(&layout);
-			int dev = vdev_between_passes(layout.ranges, layout.nr_ranges, pass);
+			int dev = vdev_between_passes(&layout, pass);
 
 			if (dev < 0)
 				fail();

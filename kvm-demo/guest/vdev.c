@@ -82,6 +82,9 @@ static uint32_t setup(uint64_t base, uint64_t desc_gpa)
 	volatile struct kd_vdev_setup *q = (volatile struct kd_vdev_setup *)(base + 0x3000);
 	volatile uint8_t *p = (volatile uint8_t *)base;
 
+	/* Reset first: the device must not serve the old rings while they are rewritten. */
+	outl(KD_VDEV_PORT_SETUP, 0);
+	setup_status();
 	for (uint64_t i = 0; i < 0x3000; i++)
 		p[i] = 0;
 	desc = (volatile struct kd_vring_desc *)base;
@@ -504,20 +507,121 @@ int vdev_run(const struct kd_boot_info *bi, uint32_t mode)
 }
 
 /*
+ * Hostile mode, later: memory the VMM unplugged or ballooned while the guest
+ * ran (a control script asks for it). The guest hears of it through the
+ * mailbox before the VMM takes it away, so a request there may still
+ * succeed for a while; once refused with FAULT it must stay refused.
+ */
+#define MAX_GONE	8
+#define GONE_TRIES	400	/* passes before "never refused" */
+
+static struct {
+	struct kd_ram_range range;
+	const char *what;
+	uint32_t tries;
+	bool refused;
+} gone[MAX_GONE];
+static uint32_t nr_gone;
+static struct kd_ram_range known[KD_MAX_RANGES];
+static uint32_t nr_known;
+static uint64_t seen_balloon;
+static bool tracking;
+
+static void track(uint64_t gpa, const char *what)
+{
+	if (nr_gone == MAX_GONE)
+		return;
+	gone[nr_gone].range.gpa = gpa;
+	gone[nr_gone].range.size = PAGE;
+	gone[nr_gone].what = what;
+	gone[nr_gone].tries = 0;
+	gone[nr_gone].refused = false;
+	nr_gone++;
+}
+
+static int hostile_late(const struct guest_layout *l)
+{
+	uint32_t status, len;
+	int ret = 0;
+
+	if (!tracking) {
+		tracking = true;
+		for (uint32_t i = 0; i < l->nr_dimms; i++)
+			known[i] = l->dimms[i];
+		nr_known = l->nr_dimms;
+	}
+	for (uint32_t k = 0; k < nr_known; k++) {
+		bool still = false;
+
+		for (uint32_t i = 0; i < l->nr_dimms; i++)
+			still |= l->dimms[i].gpa == known[k].gpa;
+		if (!still) {
+			track(known[k].gpa + known[k].size / 2, "unplugged DIMM");
+			known[k--] = known[--nr_known];
+		}
+	}
+	if (l->balloon > seen_balloon) {
+		track(l->boot.gpa + l->boot.size - l->balloon, "ballooned page");
+		seen_balloon = l->balloon;
+	}
+	if (nr_gone == 0 || l->nr_ranges == 0 || l->ranges[0].size < 4 * HEAD_SPACE)
+		return 0;
+	ram = l->ranges;
+	nr_ram = l->nr_ranges;
+	if (setup(ram[0].gpa, ram[0].gpa) != KD_VDEV_S_OK) {
+		print("guest: vdev hostile: setup failed\n");
+		return -1;
+	}
+	for (uint32_t i = 0; i < nr_gone; i++) {
+		if (gone[i].refused && gone[i].tries == 0)
+			continue;	/* reported; checked again below */
+		chain3(KD_VDEV_OP_CHECKSUM, gone[i].range.gpa, 64, 0);
+		status = run_one(0, &len);
+		if (status == KD_VDEV_S_FAULT) {
+			if (!gone[i].refused)
+				print("guest: vdev hostile: %s at 0x%lx refused (status FAULT) after %u "
+				      "tries\n", gone[i].what, gone[i].range.gpa, gone[i].tries + 1);
+			gone[i].refused = true;
+			gone[i].tries = 0;
+		} else if (gone[i].refused || status != KD_VDEV_S_OK ||
+			   ++gone[i].tries == GONE_TRIES) {
+			print("guest: vdev hostile: %s at 0x%lx: status 0x%x%s\n", gone[i].what,
+			      gone[i].range.gpa, status,
+			      gone[i].refused ? " after it had been refused" : "");
+			ret = -1;
+		}
+	}
+	/* Refused ones stay refused: ask once more. */
+	for (uint32_t i = 0; i < nr_gone && ret == 0; i++) {
+		if (!gone[i].refused)
+			continue;
+		chain3(KD_VDEV_OP_CHECKSUM, gone[i].range.gpa, 64, 0);
+		if (run_one(0, &len) != KD_VDEV_S_FAULT) {
+			print("guest: vdev hostile: %s at 0x%lx served after it had been refused\n",
+			      gone[i].what, gone[i].range.gpa);
+			ret = -1;
+		}
+	}
+	return ret < 0 ? -1 : 1;
+}
+
+/*
  * KD_VDEV_MODE_CHAOS, vCPU 0 between passes with the others waiting: set the
  * ring up again in the RAM tested now (the self-test overwrote it) and run
  * a batch over all of that RAM.
  */
-int vdev_between_passes(const struct kd_ram_range *ranges, uint32_t nr, uint32_t pass)
+int vdev_between_passes(const struct guest_layout *l, uint32_t pass)
 {
 	uint32_t mode = vdev_mode(), status;
 	static uint64_t batches, requests;
 
-	if ((mode & 0xff) != KD_VDEV_MODE_CHAOS || pass % 2 || nr == 0 ||
-	    ranges[0].size < 4 * HEAD_SPACE)
+	if ((mode & 0xff) == KD_VDEV_MODE_HOSTILE)
+		return hostile_late(l);
+	if ((mode & 0xff) != KD_VDEV_MODE_CHAOS || pass % 2 || l->nr_ranges == 0 ||
+	    l->ranges[0].size < 4 * HEAD_SPACE)
 		return 0;
-	ram = ranges;
-	nr_ram = nr;
+	ram = l->ranges;
+	nr_ram = l->nr_ranges;
 	status = setup(ram[0].gpa, ram[0].gpa);
 	if (status != KD_VDEV_S_OK) {
 		print("guest: vdev: setup failed with status %u\n", status);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "abi.h"
+#include "mailbox.h"
 
 /* main.c */
 void print(const char *fmt, ...);
@@ -15,9 +16,11 @@ uint32_t vdev_mode(void);
 /* Run the device traffic MODE asks for on RAM of BI; 0 when all went as expected. */
 int vdev_run(const struct kd_boot_info *bi, uint32_t mode);
 /*
- * Under --chaos, from vCPU 0 between passes: -1 failed, 1 device traffic
- * wrote RAM under test (the next pass must fill first), 0 nothing done.
+ * From vCPU 0 between passes, after the mailbox: under --chaos a batch of
+ * traffic; in hostile mode, requests at memory that was unplugged or
+ * ballooned since. -1 failed, 1 the device wrote RAM under test (the next
+ * pass must fill first), 0 nothing done.
  */
-int vdev_between_passes(const struct kd_ram_range *ranges, uint32_t nr, uint32_t pass);
+int vdev_between_passes(const struct guest_layout *l, uint32_t pass);
 
 #endif
