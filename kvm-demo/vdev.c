@@ -527,8 +527,10 @@ bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8
 		v = atomic_load(&d->setup_status);
 	else if (port == KD_VDEV_PORT_MODE && atomic_load(&d->chaos))
 		v = KD_VDEV_MODE_CHAOS | KD_VDEV_CHAOS_BATCH << 8;
-	else if (port == KD_VDEV_PORT_MODE)
+	else if (port == KD_VDEV_PORT_MODE && vm->cfg->vdev_mode != KD_VDEV_MODE_OFF)
 		v = vm->cfg->vdev_mode | vm->cfg->vdev_requests << 8;
+	else if (port == KD_VDEV_PORT_MODE)
+		v = KD_VDEV_MODE_OFF;
 	else
 		v = 0xffffffffu;
 	memcpy(data, &v, size < 4 ? size : 4);
