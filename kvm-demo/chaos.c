@@ -138,8 +138,14 @@ static void *chaos_thread(void *arg)
 	char err[512];
 
 	pthread_setname_np(pthread_self(), "chaos");
-	while (kd_now() < end && !atomic_load(&vm->stopping)) {
-		enum chaos_kind k = (enum chaos_kind)(rnd() % K_COUNT);
+	for (unsigned int n = 0; kd_now() < end && !atomic_load(&vm->stopping); n++) {
+		/*
+		 * The first round takes every kind once, in order, so that a
+		 * short or slow run still covers them all; then at random.
+		 * Without participants there is nothing to draw for them.
+		 */
+		unsigned int kinds = chaos.nr_parts ? K_COUNT : K_PARTICIPANT;
+		enum chaos_kind k = (enum chaos_kind)(n < kinds ? n : rnd() % kinds);
 
 		sleep_ms(5 + (unsigned int)(rnd() % 100));
 		err[0] = 0;

@@ -598,6 +598,9 @@ int ctl_main(int argc, char **argv)
  *   !oversize          a 10000-byte line; must get an error reply
  *   !halfclose TEXT    TEXT without a newline, then shutdown(SHUT_WR)
  *   !sleep MS          wait
+ *   !client ARGS       run 'kvm-demo ctl SOCKET ARGS' (the real client, a
+ *                      child process); it must exit 0
+ *   !client-error ARGS the same; it must exit non-zero
  *   !expect TEXT       the previous reply must contain TEXT
  *   # ...              comment
  */
@@ -642,6 +645,39 @@ static void *script_thread(void *arg)
 			continue;
 		}
 		printf("ctl> %s\n", line);
+		if (!strncmp(line, "!client ", 8) || !strncmp(line, "!client-error ", 14)) {
+			bool want_fail = line[7] == '-';
+			char *cmd = NULL;
+			char out[1024];
+			FILE *p;
+			int st;
+
+			char self[512];
+			ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+			/* Resolved here: in the shell popen() starts, /proc/self is the shell. */
+			if (n <= 0)
+				break;
+			self[n] = 0;
+			if (asprintf(&cmd, "'%s' ctl '%s' %s 2>&1", self, s->sock,
+				     line + (want_fail ? 14 : 8)) < 0)
+				break;
+			p = popen(cmd, "r");
+			free(cmd);
+			if (!p) {
+				s->failed++;
+				continue;
+			}
+			while (fgets(out, sizeof(out), p))
+				printf("ctl< %s", out);
+			st = pclose(p);
+			s->done++;
+			if ((st != 0) != want_fail) {
+				printf("ctl: UNEXPECTED client exit status %d\n", st);
+				s->failed++;
+			}
+			continue;
+		}
 		if (!strcmp(line, "!garbage")) {
 			static const char junk[] = "\x01\x02\xff\xfe\x80 junk\x7f\n";
 

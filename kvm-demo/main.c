@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -61,6 +62,8 @@ static void usage(FILE *f)
 	      "  --seed N        the chaos random seed (default: from the clock; printed)\n"
 	      "  --ctl-script FILE  run a control session from FILE through the socket\n"
 	      "  --unplug-timeout MS  how long the guest may take to answer (default 20000)\n"
+	      "  --inject deaf-guest|unbracketed  testing: a guest that never answers the\n"
+	      "                  mailbox, or one change behind libmmn's back\n"
 	      "  --check         report whether KVM is usable here; exit 0 if so, else 1\n", f);
 }
 
@@ -265,6 +268,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "ctl-script", required_argument, NULL, 'P' },
 		{ "unplug-timeout", required_argument, NULL, 'U' },
+		{ "inject", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -274,7 +278,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 0;
 	const char *script_path = NULL;
 	struct ctl_server ctl;
-	bool broken = false;
+	bool broken = false, inject_deaf = false, inject_unbracketed = false;
 	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
@@ -328,6 +332,16 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'P': script_path = optarg; break;
+		case 'I':
+			if (strcmp(optarg, "deaf-guest") == 0) {
+				inject_deaf = true;
+			} else if (strcmp(optarg, "unbracketed") == 0) {
+				inject_unbracketed = true;
+			} else {
+				kd_error("--inject '%s': expected deaf-guest or unbracketed", optarg);
+				return KD_EXIT_USAGE;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default:
 			kd_error("option '%s' is unknown or needs a value (see kvm-demo --help)",
@@ -394,6 +408,8 @@ int main(int argc, char **argv)
 		vm.unplug_timeout_ms = unplug_ms;
 		if ((chaos_s || script_path) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
+		if (inject_deaf && vm.mailbox)
+			vm.mailbox->flags |= KD_MB_F_DEAF;
 		if (chaos_s && vdev_chaos_enable(&vm) < 0)
 			created = -1;
 	}
@@ -403,6 +419,14 @@ int main(int argc, char **argv)
 		    (script_path && ctl_script_start(&vm, &ctl, script_path) < 0) ||
 		    (chaos_s && chaos_start(&vm, chaos_s, seed) < 0))
 			vm_request_stop(&vm, VM_STOP_ERROR, KD_EXIT_HOST);
+		/*
+		 * Testing the backstop: discard the mailbox page behind libmmn's
+		 * back. With shared memfd backing its contents stay in the file.
+		 */
+		if (inject_unbracketed && vm.mailbox &&
+		    madvise((void *)((uintptr_t)vm.mailbox & ~(KD_PAGE_SIZE - 1)), KD_PAGE_SIZE,
+			    MADV_DONTNEED) < 0)
+			kd_error("--inject unbracketed: madvise: %s", strerror(errno));
 		wait_for_stop(&vm, sfd, timeout_s);
 		if (chaos_s)
 			broken = chaos_finish(&vm, stdout);

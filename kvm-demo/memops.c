@@ -100,7 +100,7 @@ static int mailbox_call(struct vm *vm, uint32_t cmd, uint64_t gpa, uint64_t size
 	if (!mailbox_wait(vm, seq, deadline)) {
 		if (__atomic_compare_exchange_n(&mb->state, &expect, KD_MB_IDLE, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return -ETIMEDOUT;
+			return atomic_load(&vm->stopping) ? -ECANCELED : -ETIMEDOUT;
 		/* Taken just now: the guest answers within a few instructions. */
 		if (!mailbox_wait(vm, seq, kd_now() + 5)) {
 			__atomic_store_n(&mb->state, KD_MB_IDLE, __ATOMIC_RELEASE);
@@ -119,6 +119,7 @@ static int mailbox_call(struct vm *vm, uint32_t cmd, uint64_t gpa, uint64_t size
 static const char *mailbox_strerror(int err)
 {
 	return err == -EROFS ? "boot RAM, which holds the mailbox, is write-protected now"
+	       : err == -ECANCELED ? "the VM is stopping"
 			     : "the guest did not answer the mailbox in time";
 }
 
@@ -246,8 +247,11 @@ static int unplug_locked(struct vm *vm, unsigned int slot, char *err, size_t err
 	if (slot == 0 || slot >= vm->nr_regions || !vm->regions[slot].hva)
 		return fail(err, errlen, "detach-device: slot %u holds no DIMM", slot);
 	r = &vm->regions[slot];
+	if (r->readonly)
+		return fail(err, errlen, "detach-device: slot %u is write-protected; "
+			    "'protect %u off' first", slot, slot);
 	ret = mailbox_call(vm, KD_MB_UNPLUG, r->gpa, r->size, &status, NULL, NULL);
-	if (ret == -ETIMEDOUT) {
+	if (ret == -ETIMEDOUT && !atomic_load(&vm->stopping)) {
 		atomic_fetch_add(&vm->counters.unplug_timeouts, 1);
 		return fail(err, errlen, "detach-device: the guest did not acknowledge the unplug "
 			    "of %s within %u ms; the DIMM stays", r->name, vm->unplug_timeout_ms);

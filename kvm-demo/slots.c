@@ -42,7 +42,8 @@
 
 #include "kvm-demo.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 static bool breaks_mapping(enum mmn_event e)
 {

@@ -90,6 +90,7 @@ struct kd_mailbox {
 	uint32_t reserved;
 };
 #define KD_MB_F_QUIET		(1u << 0)	/* one progress line per 64 passes */
+#define KD_MB_F_DEAF		(1u << 1)	/* testing: never answer, like a hung guest */
 
 /* ---- The vhost-like device (vdev): a virtio split ring, ports only ---- */
 /*

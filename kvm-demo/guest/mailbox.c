@@ -77,7 +77,8 @@ bool mailbox_poll(struct guest_layout *l)
 	int32_t status;
 	uint32_t seq;
 
-	if (__atomic_load_n(&mb->state, __ATOMIC_ACQUIRE) != KD_MB_POSTED ||
+	if ((mb->flags & KD_MB_F_DEAF) ||
+	    __atomic_load_n(&mb->state, __ATOMIC_ACQUIRE) != KD_MB_POSTED ||
 	    !__atomic_compare_exchange_n(&mb->state, &expect, KD_MB_TAKEN, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
