@@ -531,6 +531,38 @@ static int read_metadata(struct reader *rd, struct vm_config *cfg)
 	return 0;
 }
 
+/*
+ * The vhost-like device's guest driver:
+ * <metadata><kd:kvm-demo><kd:vdev mode='traffic|hostile' requests='N'/>.
+ */
+static int read_vdev(struct reader *rd, struct vm_config *cfg)
+{
+	char *mode = xp_string(rd, NULL, "/domain/metadata/kd:kvm-demo/kd:vdev/@mode");
+	char *reqs = xp_string(rd, NULL, "/domain/metadata/kd:kvm-demo/kd:vdev/@requests");
+	uint64_t n = 1000;
+	int ret = 0;
+
+	cfg->vdev_mode = KD_VDEV_MODE_OFF;
+	if (mode && strcmp(mode, "traffic") == 0) {
+		cfg->vdev_mode = KD_VDEV_MODE_TRAFFIC;
+	} else if (mode && strcmp(mode, "hostile") == 0) {
+		cfg->vdev_mode = KD_VDEV_MODE_HOSTILE;
+	} else if (mode && strcmp(mode, "off") != 0) {
+		kd_error("<metadata><kd:vdev mode='%s'> (namespace %s): expected 'traffic', "
+			 "'hostile' or 'off'", mode, KD_METADATA_NS);
+		ret = -1;
+	}
+	if (ret == 0 && reqs && (!parse_u64(reqs, &n) || n == 0 || n > 1000000)) {
+		kd_error("<metadata><kd:vdev requests='%s'> (namespace %s): expected 1 to 1000000",
+			 reqs, KD_METADATA_NS);
+		ret = -1;
+	}
+	cfg->vdev_requests = (unsigned int)n;
+	free(mode);
+	free(reqs);
+	return ret;
+}
+
 static int read_config(struct vm_config *cfg)
 {
 	struct reader rd = { 0 };
@@ -548,7 +580,8 @@ static int read_config(struct vm_config *cfg)
 		goto out;
 	}
 	if (read_basics(&rd, cfg) < 0 || read_backing(&rd, cfg) < 0 ||
-	    read_memory(&rd, cfg) < 0 || read_metadata(&rd, cfg) < 0)
+	    read_memory(&rd, cfg) < 0 || read_metadata(&rd, cfg) < 0 ||
+	    read_vdev(&rd, cfg) < 0)
 		goto out;
 	ret = 0;
 out:

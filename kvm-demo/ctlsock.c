@@ -142,6 +142,14 @@ static void print_stats(struct vm *vm, FILE *f, struct out *o)
 		   (uint64_t)atomic_load(&c->unplugs), (uint64_t)atomic_load(&c->unplug_timeouts),
 		   (uint64_t)atomic_load(&c->balloon_changes), (uint64_t)atomic_load(&c->remaps),
 		   (uint64_t)atomic_load(&c->protects), (uint64_t)atomic_load(&vm->pages_verified));
+	if (vm->vdev) {
+		char line[512];
+
+		vdev_stats(vm, line, sizeof(line));
+		stats_line(o, f, "%s", line);
+		vdev_shadow_stats(vm, line, sizeof(line));
+		stats_line(o, f, "%s", line);
+	}
 }
 
 void kd_stats_print(struct vm *vm, FILE *f)

@@ -67,6 +67,8 @@ struct vm_config {
 	struct dimm_config dimms[KD_MAX_DIMMS];
 	unsigned int passes;		/* <metadata>: self-test passes, 0 = nr_vcpus */
 	bool inject_flip;		/* <metadata>: corrupt one word to prove detection */
+	unsigned int vdev_mode;		/* <metadata><kd:vdev mode>: KD_VDEV_MODE_* */
+	unsigned int vdev_requests;	/* <metadata><kd:vdev requests> */
 };
 
 /* The private namespace of kvm-demo's settings under <metadata>. */
@@ -260,6 +262,21 @@ int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed);
 /* Joins the chaos thread, prints the report; returns true if an invariant broke. */
 bool chaos_finish(struct vm *vm, FILE *f);
 
+/* ---- vdev.c: the vhost-like device ---- */
+
+struct vdev;
+/* The device and its worker; after the RAM regions exist. */
+int vdev_create(struct vm *vm);
+/* Stops the worker; before the RAM regions go. */
+void vdev_destroy(struct vm *vm);
+/* Port I/O of the device from a vCPU thread; false: not the device's port. */
+bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8_t size);
+/* One line of figures of the device, of its shadow map, into BUF; snprintf's return. */
+int vdev_stats(struct vm *vm, char *buf, size_t len);
+int vdev_shadow_stats(struct vm *vm, char *buf, size_t len);
+/* --chaos drives device traffic too: the guest's mode, the checker, the report. */
+int vdev_chaos_enable(struct vm *vm);
+
 /* ---- vm.c ---- */
 
 enum vm_stop_reason {
@@ -284,6 +301,7 @@ struct vm {
 	 * caching GPA-to-HVA translations drop them in time.
 	 */
 	struct mmn_state *guest_mm;
+	struct vdev *vdev;		/* the vhost-like device */
 
 	/* Readers: memory_translate(); writers: whoever changes the regions. */
 	pthread_rwlock_t mem_lock;

@@ -410,6 +410,8 @@ int main(int argc, char **argv)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 		if (inject_deaf && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
+		if (chaos_s && vdev_chaos_enable(&vm) < 0)
+			created = -1;
 	}
 	if (created == 0 && vm_start(&vm) == 0) {
 		t_run = kd_now();

@@ -436,9 +436,22 @@ int memops_setmem(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
 	}
 	/* Deflate: the pages are RAM again before the guest may use them. */
 	if (want < vm->balloon_size) {
+		/*
+		 * Devices may hold "discarded" marks there (a negative cache): the
+		 * pages coming back are announced, as new pages in their place.
+		 */
+		struct mmn_invalidate_desc back = {
+			.start = vm->balloon_end - vm->balloon_size,
+			.end = vm->balloon_end - want,
+			.event = MMN_EVENT_MIGRATE,
+			.flags = MMN_INVALIDATE_BLOCKABLE,
+		};
+
+		mmn_invalidate_start(vm->guest_mm, &back);
 		pthread_rwlock_wrlock(&vm->mem_lock);
 		vm->balloon_size = want;
 		pthread_rwlock_unlock(&vm->mem_lock);
+		mmn_invalidate_end(vm->guest_mm, &back);
 	}
 	ret = mailbox_call(vm, KD_MB_BALLOON, 0, want, &status, NULL, NULL);
 	if (ret || status) {

@@ -103,6 +103,8 @@ bool ports_handle_io(struct vm *vm, struct vcpu *vcpu)
 		} else if (port == KD_PORT_FILLED && out && run->io.size == 4) {
 			if (vm->cfg->inject_flip)
 				inject_flip(vm, (uint64_t)io_value(data, run->io.size) * KD_PAGE_SIZE);
+		} else if (vdev_handle_io(vm, port, out, data, run->io.size)) {
+			/* the device's */
 		} else if (!out) {
 			memset(data, 0xff, run->io.size);	/* nothing there */
 		}

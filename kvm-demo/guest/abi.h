@@ -92,4 +92,113 @@ struct kd_mailbox {
 #define KD_MB_F_QUIET		(1u << 0)	/* one progress line per 64 passes */
 #define KD_MB_F_DEAF		(1u << 1)	/* testing: never answer, like a hung guest */
 
+/* ---- The vhost-like device (vdev): a virtio split ring, ports only ---- */
+/*
+ * No PCI here: the guest finds the device through ports. It writes the
+ * page number (GPA / 4 KiB) of a struct kd_vdev_setup to KD_VDEV_PORT_SETUP
+ * (out32), then reads the outcome from KD_VDEV_PORT_STATUS (in32: 0 or a
+ * KD_VDEV_S_* error); page 0 resets the device. Requests go on the ring,
+ * laid out as virtio 1.x split virtqueues (descriptor table, available and
+ * used rings, little-endian); an out16 of the queue index (0) to
+ * KD_VDEV_PORT_KICK announces new available entries. Completions are not
+ * interrupts: the guest polls used->idx. KD_VDEV_PORT_MODE (in32) tells the
+ * guest what to do: KD_VDEV_MODE_* in bits 0-7, a request count in 8-31.
+ */
+#define KD_VDEV_PORT_SETUP	0x540	/* out32: setup page number, 0 resets */
+#define KD_VDEV_PORT_STATUS	0x544	/* in32: outcome of the last setup */
+#define KD_VDEV_PORT_KICK	0x548	/* out16: queue index; an ioeventfd */
+#define KD_VDEV_PORT_MODE	0x54c	/* in32: mode | requests << 8 */
+
+#define KD_VDEV_MODE_OFF	0	/* no device traffic */
+#define KD_VDEV_MODE_TRAFFIC	1	/* verified fill/copy/checksum requests */
+#define KD_VDEV_MODE_HOSTILE	2	/* malformed descriptors, each must fail */
+#define KD_VDEV_MODE_CHAOS	3	/* a batch of traffic between self-test passes */
+#define KD_VDEV_CHAOS_BATCH	32u	/* requests per batch */
+
+#define KD_VDEV_QUEUE_MAX	256u	/* queue size: a power of two up to this */
+#define KD_VDEV_MAX_SEGS	32u	/* descriptors per chain */
+#define KD_VDEV_MAX_BYTES	(4u << 20)	/* data bytes per request */
+
+struct kd_vdev_setup {
+	uint32_t queue_size;
+	uint32_t reserved;
+	uint64_t desc_gpa;	/* 16-byte aligned */
+	uint64_t avail_gpa;	/* 2-byte aligned */
+	uint64_t used_gpa;	/* 4-byte aligned */
+};
+
+/* virtio 1.x split virtqueue layout. */
+#define KD_VRING_F_NEXT		1
+#define KD_VRING_F_WRITE	2
+#define KD_VRING_F_INDIRECT	4	/* not offered: a chain using it fails */
+
+struct kd_vring_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct kd_vring_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[];
+};
+
+struct kd_vring_used_elem {
+	uint32_t id;
+	uint32_t len;	/* bytes written; 0: the chain was rejected, no status */
+};
+
+struct kd_vring_used {
+	uint16_t flags;
+	uint16_t idx;
+	struct kd_vring_used_elem ring[];
+};
+
+/*
+ * A request: one device-readable descriptor holding the header, the data
+ * descriptors, then one device-writable descriptor for the response.
+ * FILL: data all writable, filled with kd_vdev_fill_byte(arg, i) for the
+ * i-th byte. COPY: readable data, then writable data of the same total
+ * length, which receives it. CHECKSUM: readable data; result is its
+ * kd_vdev_fnv1a().
+ */
+#define KD_VDEV_OP_FILL		1
+#define KD_VDEV_OP_COPY		2
+#define KD_VDEV_OP_CHECKSUM	3
+
+struct kd_vdev_req {
+	uint32_t op;
+	uint32_t reserved;
+	uint64_t arg;		/* FILL: the seed */
+};
+
+#define KD_VDEV_S_OK		0
+#define KD_VDEV_S_BADREQ	1	/* unknown op, bad header or layout */
+#define KD_VDEV_S_FAULT		2	/* a buffer is not guest RAM (or not writable) */
+#define KD_VDEV_S_TOOBIG	3	/* more than KD_VDEV_MAX_BYTES of data */
+
+struct kd_vdev_resp {
+	uint32_t status;
+	uint32_t reserved;
+	uint64_t result;	/* CHECKSUM: the sum; else data bytes processed */
+};
+
+static inline uint8_t kd_vdev_fill_byte(uint64_t seed, uint64_t i)
+{
+	return (uint8_t)(((seed ^ i) * 0x9e3779b97f4a7c15ull) >> 56);
+}
+
+#define KD_FNV_OFFSET	0xcbf29ce484222325ull
+#define KD_FNV_PRIME	0x100000001b3ull
+
+static inline uint64_t kd_vdev_fnv1a(uint64_t h, const volatile uint8_t *p, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * KD_FNV_PRIME;
+	return h;
+}
+/* ---- end of the vdev block ---- */
+
 #endif

@@ -20,6 +20,7 @@
 
 #include "abi.h"
 #include "mailbox.h"
+#include "vdev.h"
 
 #define PAGE_SIZE 4096ull
 
@@ -80,7 +81,7 @@ static void put_num(uint64_t v, unsigned int base)
 }
 
 /* %s, %u, %lu (decimal), %x, %lx (hex): all this guest needs. */
-static void print(const char *fmt, ...)
+void print(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -251,6 +252,9 @@ void guest_main(uint32_t cpu)
 			print(" [0x%lx, +%lu MiB)", bi->ranges[r].gpa,
 			      bi->ranges[r].size >> 20);
 		print("\nguest: self-test of %lu MiB, %u passes\n", total >> 8, bi->passes);
+		/* Device traffic first, alone on the RAM it uses. */
+		if ((vdev_mode() & 0xff) != KD_VDEV_MODE_OFF && vdev_run(bi, vdev_mode()) != 0)
+			fail();
 	}
 	barrier(n);
 
@@ -273,8 +277,14 @@ void guest_main(uint32_t cpu)
 			print("guest: vcpu %u pass %u: chunk %u, %lu MiB written and verified\n",
 			      cpu, pass, chunk, (last - first) >> 8);
 		barrier(n);
-		if (cpu == 0)
-			__atomic_store_n(&layout_changed, mailbox_poll(&layout), __ATOMIC_RELAXED);
+		if (cpu == 0) {
+			uint32_t changed = mailbox_poll(&layout);
+			int dev = vdev_between_passes(&layout, pass);
+
+			if (dev < 0)
+				fail();
+			__atomic_store_n(&layout_changed, changed || dev > 0, __ATOMIC_RELAXED);
+		}
 		barrier(n);
 		fresh = __atomic_load_n(&layout_changed, __ATOMIC_RELAXED);
 		if (fresh)

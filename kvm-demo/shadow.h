@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shadow map: a device's GPA-to-HVA translation cache, like vhost's
+ * IOTLB, kept coherent through libmmn.
+ *
+ * Entries (up to SHADOW_BLOCK, else one page) sit in an interval tree
+ * keyed by GPA. One range subscription on the guest-physical mmn_state
+ * covers the whole space: its callback drops the entries an invalidation
+ * overlaps (PROTECTION events only make them read-only; CLEAR also leaves
+ * a discard marker). Misses follow the reader pattern: read_begin,
+ * translate, lock, read_retry, insert. Every access to guest memory runs
+ * under the map's lock with a translation current at that moment, and the
+ * callback takes that lock, so once an invalidation has returned nothing
+ * touches the old host address.
+ *
+ * Not tied to kvm-demo: the translation is a callback, so tests drive the
+ * map over fake guest memory.
+ */
+#ifndef KVM_DEMO_SHADOW_H
+#define KVM_DEMO_SHADOW_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mmn/mmn.h>
+
+#define SHADOW_PAGE		4096ull
+#define SHADOW_BLOCK		(2ull << 20)	/* largest entry, aligned */
+#define SHADOW_CHUNK		(64u << 10)	/* most bytes per locked access */
+
+/*
+ * The authoritative lookup: host address of [GPA, GPA + LEN) for reading
+ * or (WRITE) writing. Returns 0, -EFAULT, -EACCES or -EAGAIN (the memory
+ * is changing: ask again after read_begin), as memory_translate() does.
+ */
+typedef int (*shadow_translate_fn)(void *ctx, uint64_t gpa, uint64_t len, bool write,
+				   void **hva);
+
+/*
+ * Called with the map's lock held on LEN bytes at HVA, OFFSET bytes into
+ * the access. Must not call into the map or block for long. Returns 0 or
+ * a negative errno, which ends the access.
+ */
+typedef int (*shadow_access_fn)(void *arg, void *hva, size_t len, uint64_t offset);
+
+struct shadow_stats {
+	uint64_t hits;		/* accesses served by an entry */
+	uint64_t misses;	/* entries filled through the translation */
+	uint64_t retries;	/* fills redone: an invalidation collided */
+	uint64_t faults;	/* accesses refused: not RAM, discarded, read-only */
+	uint64_t slow_writes;	/* writes that met a read-only entry */
+	uint64_t invalidations;	/* callbacks that overlapped the space */
+	uint64_t dropped;	/* entries dropped by invalidations */
+	uint64_t refusals;	/* non-blockable invalidations refused */
+	uint64_t entries;	/* entries now */
+	uint64_t discard_marks;	/* discard markers now */
+};
+
+struct shadow_map {
+	struct mmn_range_sub sub;
+	shadow_translate_fn translate;
+	void *ctx;
+	pthread_mutex_t lock;		/* the tree, every access to guest memory */
+	pthread_cond_t changed;		/* lock; broadcast by every invalidation */
+	struct mmn_itree tree;		/* lock */
+	atomic_uint_least64_t nr_entries;	/* written under lock */
+	atomic_uint_least64_t nr_marks;		/* written under lock */
+	atomic_uint_least64_t hits, misses, retries, faults, slow_writes;
+	atomic_uint_least64_t invalidations, dropped, refusals;
+};
+
+/*
+ * Subscribe to [0, SPACE_END) of GUEST_MM. Returns 0 or a negative errno.
+ * Context: not from a callback of GUEST_MM.
+ */
+int shadow_map_init(struct shadow_map *sm, struct mmn_state *guest_mm, uint64_t space_end,
+		    shadow_translate_fn translate, void *ctx);
+/* Unsubscribe and free every entry. Context: no access may run. */
+void shadow_map_destroy(struct shadow_map *sm);
+
+/*
+ * Run FN over [GPA, GPA + LEN) in pieces, each under the lock through a
+ * current translation. Returns 0, -EFAULT (not RAM, discarded, or the
+ * range overflows), -EACCES (WRITE to read-only memory) or FN's error;
+ * pieces before the failing one were done. Context: may block (read_begin
+ * waits for running invalidations); not from a callback of GUEST_MM.
+ */
+int shadow_access(struct shadow_map *sm, uint64_t gpa, uint64_t len, bool write,
+		  shadow_access_fn fn, void *arg);
+/* Copy out of / into guest memory through shadow_access(). */
+int shadow_read(struct shadow_map *sm, uint64_t gpa, void *buf, uint64_t len);
+int shadow_write(struct shadow_map *sm, uint64_t gpa, const void *buf, uint64_t len);
+
+/*
+ * Invalidations so far. A device whose write met read-only memory (a
+ * snapshot pass) reads this before the access and then waits with
+ * shadow_wait_change() for the next invalidation, at most MS ms; true
+ * when one ran. Context: not from a callback of GUEST_MM.
+ */
+uint64_t shadow_generation(struct shadow_map *sm);
+bool shadow_wait_change(struct shadow_map *sm, uint64_t gen, unsigned int ms);
+
+/* The figures. Context: any thread; never blocks. */
+void shadow_map_stats(struct shadow_map *sm, struct shadow_stats *st);
+
+#endif
