@@ -11,8 +11,7 @@
 
 #include "control.h"
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int ctl_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -144,54 +143,54 @@ int control_parse(const char *line, size_t len, struct control_cmd *cmd, char *e
 
 	memset(cmd, 0, sizeof(*cmd));
 	if (!line)
-		return fail(err, errlen, "no command");
+		return ctl_err(err, errlen, "no command");
 	if (len >= KD_CTL_MAX_LINE)
-		return fail(err, errlen, "command line longer than %d bytes", KD_CTL_MAX_LINE - 1);
+		return ctl_err(err, errlen, "command line longer than %d bytes", KD_CTL_MAX_LINE - 1);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)line[i];
 
 		if ((ch < 0x20 && ch != '\t') || ch >= 0x7f)
-			return fail(err, errlen, "byte 0x%02x at offset %zu: commands are printable ASCII",
-				    ch, i);
+			return ctl_err(err, errlen, "byte 0x%02x at offset %zu: commands are printable ASCII",
+				       ch, i);
 	}
 	bool few = split(line, len, &w);
 
 	if (w.n == 0)
-		return fail(err, errlen, "empty command");
+		return ctl_err(err, errlen, "empty command");
 	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
 		if (word_is(&w, 0, commands[c].name))
 			break;
 	if (c == sizeof(commands) / sizeof(commands[0]))
-		return fail(err, errlen, "unknown command '%.*s' (try: setmem, attach-device, "
-			    "detach-device, remap, protect, dommemstat, dumpxml, stats, shutdown)",
-			    (int)(w.len[0] > 40 ? 40 : w.len[0]), w.w[0]);
+		return ctl_err(err, errlen, "unknown command '%.*s' (try: setmem, attach-device, "
+			       "detach-device, remap, protect, dommemstat, dumpxml, stats, shutdown)",
+			       (int)(w.len[0] > 40 ? 40 : w.len[0]), w.w[0]);
 	cmd->op = commands[c].op;
 	if (commands[c].args == 9) {
 		if (w.rest_len == 0)
-			return fail(err, errlen, "usage: %s", commands[c].usage);
+			return ctl_err(err, errlen, "usage: %s", commands[c].usage);
 		cmd->arg = w.rest;
 		cmd->arg_len = w.rest_len;
 		return 0;
 	}
 	if (!few || w.n - 1 != commands[c].args)
-		return fail(err, errlen, "usage: %s", commands[c].usage);
+		return ctl_err(err, errlen, "usage: %s", commands[c].usage);
 	switch (cmd->op) {
 	case CTL_SETMEM:
 		if (!parse_size(w.w[1], w.len[1], &cmd->value) || cmd->value == 0)
-			return fail(err, errlen, "setmem: '%.*s' is not a size (usage: %s)",
-				    (int)(w.len[1] > 40 ? 40 : w.len[1]), w.w[1], commands[c].usage);
+			return ctl_err(err, errlen, "setmem: '%.*s' is not a size (usage: %s)",
+				       (int)(w.len[1] > 40 ? 40 : w.len[1]), w.w[1], commands[c].usage);
 		break;
 	case CTL_PROTECT:
 		if (word_is(&w, 2, "on"))
 			cmd->on = true;
 		else if (!word_is(&w, 2, "off"))
-			return fail(err, errlen, "protect: expected on or off, not '%.*s'",
-				    (int)(w.len[2] > 40 ? 40 : w.len[2]), w.w[2]);
+			return ctl_err(err, errlen, "protect: expected on or off, not '%.*s'",
+				       (int)(w.len[2] > 40 ? 40 : w.len[2]), w.w[2]);
 		/* fall through */
 	case CTL_REMAP:
 		if (!parse_slot(w.w[1], w.len[1], &cmd->slot))
-			return fail(err, errlen, "%s: '%.*s' is not a slot number", commands[c].name,
-				    (int)(w.len[1] > 40 ? 40 : w.len[1]), w.w[1]);
+			return ctl_err(err, errlen, "%s: '%.*s' is not a slot number", commands[c].name,
+				       (int)(w.len[1] > 40 ? 40 : w.len[1]), w.w[1]);
 		break;
 	default:
 		break;

@@ -42,4 +42,8 @@ struct control_cmd {
 int control_parse(const char *line, size_t len, struct control_cmd *cmd, char *err,
 		  size_t errlen);
 
+/* Format one error line into ERR (ERRLEN bytes); returns -1: "return ctl_err(...)". */
+__attribute__((format(printf, 3, 4)))
+int ctl_err(char *err, size_t errlen, const char *fmt, ...);
+
 #endif

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +22,8 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
+#include "control.h"
 #include "kvm-demo.h"
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void memops_mailbox_answered(struct vm *vm, uint32_t seq)
 {
@@ -166,30 +155,32 @@ static int hotplug_locked(struct vm *vm, uint64_t size, unsigned int node, char 
 	char name[16];
 
 	if (!cfg->has_max_memory)
-		return fail(err, errlen, "attach-device: the domain has no <maxMemory slots='N'>");
+		return ctl_err(err, errlen,
+			       "attach-device: the domain has no <maxMemory slots='N'>");
 	if (size == 0 || size % (2u << 20))
-		return fail(err, errlen, "attach-device: DIMM size %" PRIu64 " KiB is not a "
-			    "positive multiple of 2 MiB", size >> 10);
+		return ctl_err(err, errlen, "attach-device: DIMM size %" PRIu64 " KiB is not a "
+			       "positive multiple of 2 MiB", size >> 10);
 	if (plugged_dimms(vm) >= cfg->max_slots)
-		return fail(err, errlen, "attach-device: all %u DIMM slots (<maxMemory slots>) "
-			    "are in use", cfg->max_slots);
+		return ctl_err(err, errlen, "attach-device: all %u DIMM slots (<maxMemory slots>) "
+			       "are in use", cfg->max_slots);
 	if (cfg->boot_ram + vm->dimm_bytes + size > cfg->max_memory)
-		return fail(err, errlen, "attach-device: %" PRIu64 " MiB more would pass "
-			    "<maxMemory> of %" PRIu64 " MiB (%" PRIu64 " MiB in use)", size >> 20,
-			    cfg->max_memory >> 20, (cfg->boot_ram + vm->dimm_bytes) >> 20);
+		return ctl_err(err, errlen, "attach-device: %" PRIu64 " MiB more would pass "
+			       "<maxMemory> of %" PRIu64 " MiB (%" PRIu64 " MiB in use)", size >> 20,
+			       cfg->max_memory >> 20, (cfg->boot_ram + vm->dimm_bytes) >> 20);
 	for (unsigned int i = 1; i < vm->nr_regions && !r; i++)
 		if (!vm->regions[i].hva && vm->regions[i].memfd < 0)
 			r = &vm->regions[i];
 	if (!r) {
 		if (vm->nr_regions == 1 + KD_MAX_DIMMS)
-			return fail(err, errlen, "attach-device: kvm-demo has no free memory slot");
+			return ctl_err(err, errlen,
+				       "attach-device: kvm-demo has no free memory slot");
 		r = &vm->regions[vm->nr_regions];
 	}
 	idx = (unsigned int)(r - vm->regions);
 	gpa = hotplug_gpa(vm, size);
 	if (!gpa)
-		return fail(err, errlen, "attach-device: no room for %" PRIu64 " MiB in the "
-			    "hotplug window", size >> 20);
+		return ctl_err(err, errlen, "attach-device: no room for %" PRIu64 " MiB in the "
+			       "hotplug window", size >> 20);
 	snprintf(name, sizeof(name), "dimm%u", idx - 1);
 	pthread_rwlock_wrlock(&vm->mem_lock);
 	ret = memory_region_alloc(vm, r, name, gpa, size);
@@ -197,7 +188,7 @@ static int hotplug_locked(struct vm *vm, uint64_t size, unsigned int node, char 
 		vm->nr_regions++;
 	pthread_rwlock_unlock(&vm->mem_lock);
 	if (ret < 0)
-		return fail(err, errlen, "attach-device: %s", kd_last_error());
+		return ctl_err(err, errlen, "attach-device: %s", kd_last_error());
 	r->node = node;
 	/*
 	 * Adding a slot needs no pause on real hardware; under nested
@@ -221,8 +212,8 @@ static int hotplug_locked(struct vm *vm, uint64_t size, unsigned int node, char 
 	atomic_fetch_add(&vm->counters.hotplugs, 1);
 	ret = mailbox_call(vm, KD_MB_PLUG, gpa, size, &status, NULL, NULL);
 	if (ret || status)
-		return fail(err, errlen, "attach-device: %s is plugged at 0x%" PRIx64 " but %s",
-			    name, gpa, ret ? mailbox_strerror(ret) : "the guest refused it");
+		return ctl_err(err, errlen, "attach-device: %s is plugged at 0x%" PRIx64 " but %s",
+			       name, gpa, ret ? mailbox_strerror(ret) : "the guest refused it");
 	snprintf(err, errlen, "%s: %" PRIu64 " MiB at 0x%" PRIx64 ", slot %u", name, size >> 20,
 		 gpa, r->slot);
 	return 0;
@@ -245,22 +236,24 @@ static int unplug_locked(struct vm *vm, unsigned int slot, char *err, size_t err
 	int ret;
 
 	if (slot == 0 || slot >= vm->nr_regions || !vm->regions[slot].hva)
-		return fail(err, errlen, "detach-device: slot %u holds no DIMM", slot);
+		return ctl_err(err, errlen, "detach-device: slot %u holds no DIMM", slot);
 	r = &vm->regions[slot];
 	if (r->readonly)
-		return fail(err, errlen, "detach-device: slot %u is write-protected; "
-			    "'protect %u off' first", slot, slot);
+		return ctl_err(err, errlen, "detach-device: slot %u is write-protected; "
+			       "'protect %u off' first", slot, slot);
 	ret = mailbox_call(vm, KD_MB_UNPLUG, r->gpa, r->size, &status, NULL, NULL);
 	if (ret == -ETIMEDOUT && !atomic_load(&vm->stopping)) {
 		atomic_fetch_add(&vm->counters.unplug_timeouts, 1);
-		return fail(err, errlen, "detach-device: the guest did not acknowledge the unplug "
-			    "of %s within %u ms; the DIMM stays", r->name, vm->unplug_timeout_ms);
+		return ctl_err(err, errlen, "detach-device: the guest did not acknowledge "
+			       "the unplug of %s within %u ms; the DIMM stays", r->name,
+			       vm->unplug_timeout_ms);
 	}
 	if (ret)
-		return fail(err, errlen, "detach-device: %s; the DIMM stays", mailbox_strerror(ret));
+		return ctl_err(err, errlen, "detach-device: %s; the DIMM stays",
+			       mailbox_strerror(ret));
 	if (status)
-		return fail(err, errlen, "detach-device: the guest refused to give up %s; the "
-			    "DIMM stays", r->name);
+		return ctl_err(err, errlen, "detach-device: the guest refused to give up %s; the "
+			       "DIMM stays", r->name);
 	/* The guest no longer uses it: unmap through the bracket (UNMAP). */
 	memory_region_free(vm, r);
 	vm->dimm_bytes -= r->size;
@@ -294,24 +287,24 @@ static int parse_dimm_fragment(struct vm *vm, const char *xml, uint64_t *size,
 	int ret;
 
 	if (!base)
-		return fail(err, errlen, "out of memory");
+		return ctl_err(err, errlen, "out of memory");
 	if (!strstr(xml, "<memory") || strstr(xml, "<domain")) {
 		free(base);
-		return fail(err, errlen, "expected one <memory model='dimm'> element");
+		return ctl_err(err, errlen, "expected one <memory model='dimm'> element");
 	}
 	pos = strstr(base, "</devices>");
 	if (!pos || asprintf(&full, "%.*s%s\n%s", (int)(pos - base), base, xml, pos) < 0) {
 		free(base);
-		return fail(err, errlen, "the current definition has no <devices>");
+		return ctl_err(err, errlen, "the current definition has no <devices>");
 	}
 	free(base);
 	ret = config_load_string(&cfg, "the DIMM definition", full);
 	free(full);
 	if (ret < 0)
-		return fail(err, errlen, "%s", kd_last_error());
+		return ctl_err(err, errlen, "%s", kd_last_error());
 	if (cfg.nr_dimms == 0) {
 		config_free(&cfg);
-		return fail(err, errlen, "the fragment holds no <memory model='dimm'>");
+		return ctl_err(err, errlen, "the fragment holds no <memory model='dimm'>");
 	}
 	*size = cfg.dimms[cfg.nr_dimms - 1].size;
 	*node = cfg.dimms[cfg.nr_dimms - 1].node;
@@ -349,8 +342,8 @@ int memops_unplug_xml(struct vm *vm, const char *xml, char *err, size_t errlen)
 			    vm->regions[i].node == node)
 				slot = i;
 		if (!slot)
-			ret = fail(err, errlen, "detach-device: no plugged DIMM of %" PRIu64
-				   " MiB on node %u", size >> 20, node);
+			ret = ctl_err(err, errlen, "detach-device: no plugged DIMM of %" PRIu64
+				      " MiB on node %u", size >> 20, node);
 		else
 			ret = unplug_locked(vm, slot, err, errlen);
 	}
@@ -419,19 +412,19 @@ int memops_setmem(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
 	/* The guest keeps at least a quarter of its boot test range. */
 	cap = vm->balloon_cap;
 	if (!vm->cfg->balloon) {
-		ret = fail(err, errlen, "setmem: the domain has no <memballoon model='virtio'>");
+		ret = ctl_err(err, errlen, "setmem: the domain has no <memballoon model='virtio'>");
 		goto out;
 	}
 	if (bytes > total) {
-		ret = fail(err, errlen, "setmem: %" PRIu64 " KiB is more than the %" PRIu64
-			   " KiB the domain has", bytes >> 10, total >> 10);
+		ret = ctl_err(err, errlen, "setmem: %" PRIu64 " KiB is more than the %" PRIu64
+			      " KiB the domain has", bytes >> 10, total >> 10);
 		goto out;
 	}
 	want = (total - bytes + KD_PAGE_SIZE - 1) & ~(KD_PAGE_SIZE - 1);
 	if (want > cap) {
-		ret = fail(err, errlen, "setmem: at most %" PRIu64 " KiB can be ballooned (the "
-			   "balloon takes boot RAM only); %" PRIu64 " KiB asked", cap >> 10,
-			   want >> 10);
+		ret = ctl_err(err, errlen, "setmem: at most %" PRIu64 " KiB can be ballooned (the "
+			      "balloon takes boot RAM only); %" PRIu64 " KiB asked", cap >> 10,
+			      want >> 10);
 		goto out;
 	}
 	/* Deflate: the pages are RAM again before the guest may use them. */
@@ -455,8 +448,8 @@ int memops_setmem(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
 	}
 	ret = mailbox_call(vm, KD_MB_BALLOON, 0, want, &status, NULL, NULL);
 	if (ret || status) {
-		ret = fail(err, errlen, "setmem: %s", ret ? mailbox_strerror(ret)
-							  : "the guest refused the balloon size");
+		ret = ctl_err(err, errlen, "setmem: %s", ret ? mailbox_strerror(ret)
+			      : "the guest refused the balloon size");
 		goto out;
 	}
 	vm->balloon_target = want;
@@ -480,15 +473,15 @@ int memops_remap(struct vm *vm, unsigned int slot, unsigned int flags, char *err
 
 	pthread_mutex_lock(&vm->ops_lock);
 	if (slot >= vm->nr_regions || !vm->regions[slot].hva) {
-		ret = fail(err, errlen, "remap: slot %u holds no memory", slot);
+		ret = ctl_err(err, errlen, "remap: slot %u holds no memory", slot);
 		goto out;
 	}
 	r = &vm->regions[slot];
 	/* A reserved destination, so that the move lands where we said. */
 	dest = mmap(NULL, r->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (dest == MAP_FAILED) {
-		ret = fail(err, errlen, "remap: cannot reserve %" PRIu64 " MiB: %s", r->size >> 20,
-			   strerror(errno));
+		ret = ctl_err(err, errlen, "remap: cannot reserve %" PRIu64 " MiB: %s",
+			      r->size >> 20, strerror(errno));
 		goto out;
 	}
 	/* The backstop watches fixed addresses: off during the move, on after. */
@@ -508,11 +501,11 @@ int memops_remap(struct vm *vm, unsigned int slot, unsigned int flags, char *err
 			snprintf(err, errlen, "remap: refused (non-blocking, vCPUs running)");
 			goto out;
 		}
-		ret = fail(err, errlen, "remap: mremap: %s", strerror(-ret));
+		ret = ctl_err(err, errlen, "remap: mremap: %s", strerror(-ret));
 		goto out;
 	}
 	if (slots_track(vm, r) < 0) {
-		ret = fail(err, errlen, "remap: %s", kd_last_error());
+		ret = ctl_err(err, errlen, "remap: %s", kd_last_error());
 		goto out;
 	}
 	atomic_fetch_add(&vm->counters.remaps, 1);
@@ -530,13 +523,13 @@ int memops_protect(struct vm *vm, unsigned int slot, bool on, char *err, size_t 
 
 	pthread_mutex_lock(&vm->ops_lock);
 	if (slot >= vm->nr_regions || !vm->regions[slot].hva) {
-		ret = fail(err, errlen, "protect: slot %u holds no memory", slot);
+		ret = ctl_err(err, errlen, "protect: slot %u holds no memory", slot);
 		goto out;
 	}
 	r = &vm->regions[slot];
 	if (r->readonly == on) {
-		ret = fail(err, errlen, "protect: slot %u is already %s", slot,
-			   on ? "read-only" : "writable");
+		ret = ctl_err(err, errlen, "protect: slot %u is already %s", slot,
+			      on ? "read-only" : "writable");
 		goto out;
 	}
 	r->readonly_next = on;
@@ -556,7 +549,7 @@ int memops_protect(struct vm *vm, unsigned int slot, bool on, char *err, size_t 
 	}
 	if (ret) {
 		r->readonly_next = !on;
-		ret = fail(err, errlen, "protect: mprotect: %s", strerror(-ret));
+		ret = ctl_err(err, errlen, "protect: mprotect: %s", strerror(-ret));
 		goto out;
 	}
 	atomic_fetch_add(&vm->counters.protects, 1);
