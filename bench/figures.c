@@ -479,6 +479,37 @@ static uint64_t run_invalidate(void *arg, uint64_t ops)
 	return ns;
 }
 
+/*
+ * Measure libmmn and the rwlock baseline on IC's ranges, c->reps times
+ * each, and report them as figure KEY.
+ */
+static void measure_invalidate(const struct bench_config *c, struct inval_ctx *ic,
+			       const char *key, const char *what)
+{
+	double lib[REPORT_MAX_REPS], base[REPORT_MAX_REPS];
+	uint64_t ops_lib, ops_base;
+	struct figure *f;
+
+	ic->baseline = false;
+	ops_lib = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
+	ic->baseline = true;
+	ops_base = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
+	for (unsigned int r = 0; r < c->reps; r++) {
+		double v;
+
+		ic->baseline = false;
+		REPEAT_UNDISTURBED(1, v = (double)run_invalidate(ic, ops_lib) / (double)ops_lib,
+				   lib[r] = v);
+		ic->baseline = true;
+		REPEAT_UNDISTURBED(1, v = (double)run_invalidate(ic, ops_base) / (double)ops_base,
+				   base[r] = v);
+	}
+	f = report_figure("invalidate", key, "ns/op", LOWER_IS_BETTER, "%s", what);
+	report_series(f, "libmmn", lib, c->reps, NULL);
+	report_series(f, "rwlock", base, c->reps, NULL);
+	group_mark(f);
+}
+
 void fig_invalidate(const struct bench_config *c)
 {
 	static const enum fix_hits kinds[] = { FIX_HIT_NONE, FIX_HIT_ONE, FIX_HIT_64 };
@@ -498,67 +529,24 @@ void fig_invalidate(const struct bench_config *c)
 		die("cannot set up %zu subscriptions", nsubs);
 	ic->fx = &fx;
 	for (unsigned int k = 0; k < 3; k++) {
-		double lib[REPORT_MAX_REPS], base[REPORT_MAX_REPS];
-		uint64_t ops_lib, ops_base;
-		struct figure *f;
+		char what[32];
 
 		for (unsigned int i = 0; i < RANGES; i++)
 			fixture_range(&fx, kinds[k], bench_rand(&seed), &ic->start[i], &ic->end[i]);
 		ic->expected = fixture_expected_hits(kinds[k]);
-		ic->baseline = false;
-		ops_lib = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
-		ic->baseline = true;
-		ops_base = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
-		for (unsigned int r = 0; r < c->reps; r++) {
-			double v;
-
-			ic->baseline = false;
-			REPEAT_UNDISTURBED(1, v = (double)run_invalidate(ic, ops_lib) / (double)ops_lib,
-					   lib[r] = v);
-			ic->baseline = true;
-			REPEAT_UNDISTURBED(1, v = (double)run_invalidate(ic, ops_base) / (double)ops_base,
-					   base[r] = v);
-		}
-		f = report_figure("invalidate", keys[k], "ns/op", LOWER_IS_BETTER, "hitting %u",
-				  ic->expected);
-		report_series(f, "libmmn", lib, c->reps, NULL);
-		report_series(f, "rwlock", base, c->reps, NULL);
-		group_mark(f);
+		snprintf(what, sizeof(what), "hitting %u", ic->expected);
+		measure_invalidate(c, ic, keys[k], what);
 	}
 	fixture_fini(&fx);
 
 	/* The fixed cost, without cache misses: 100 subscriptions, all cached. */
-	{
-		double lib[REPORT_MAX_REPS], base[REPORT_MAX_REPS];
-		uint64_t ops_lib, ops_base;
-		struct figure *f;
-
-		if (fixture_init(&fx, 100))
-			die("cannot set up 100 subscriptions");
-		for (unsigned int i = 0; i < RANGES; i++)
-			fixture_range(&fx, FIX_HIT_NONE, bench_rand(&seed), &ic->start[i], &ic->end[i]);
-		ic->expected = 0;
-		ic->baseline = false;
-		ops_lib = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
-		ic->baseline = true;
-		ops_base = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
-		for (unsigned int r = 0; r < c->reps; r++) {
-			double v;
-
-			ic->baseline = false;
-			REPEAT_UNDISTURBED(1, v = (double)run_invalidate(ic, ops_lib) / (double)ops_lib,
-					   lib[r] = v);
-			ic->baseline = true;
-			REPEAT_UNDISTURBED(1, v = (double)run_invalidate(ic, ops_base) / (double)ops_base,
-					   base[r] = v);
-		}
-		f = report_figure("invalidate", "invalidate.hit0.n100", "ns/op", LOWER_IS_BETTER,
-				  "hitting 0, among 100 (cached)");
-		report_series(f, "libmmn", lib, c->reps, NULL);
-		report_series(f, "rwlock", base, c->reps, NULL);
-		group_mark(f);
-		fixture_fini(&fx);
-	}
+	if (fixture_init(&fx, 100))
+		die("cannot set up 100 subscriptions");
+	for (unsigned int i = 0; i < RANGES; i++)
+		fixture_range(&fx, FIX_HIT_NONE, bench_rand(&seed), &ic->start[i], &ic->end[i]);
+	ic->expected = 0;
+	measure_invalidate(c, ic, "invalidate.hit0.n100", "hitting 0, among 100 (cached)");
+	fixture_fini(&fx);
 	free(ic);
 }
 
