@@ -72,7 +72,10 @@
  * while seq is even: nobody walks it then. Inserts and removes that arrive
  * while seq is odd go onto the deferred list and are applied, under the
  * lock, by the invalidation that ends last, before seq becomes even. Like
- * rtnl_unlock() running the work queued while the lock was held.
+ * rtnl_unlock() running the work queued while the lock was held. The list
+ * costs the subscription no field: a pending insert is in no tree, so its
+ * node's left pointer links it; a pending remove waits, so its entry lives
+ * on the remover's stack.
  *
  * An insert while invalidations run but none hit the tree (seq even,
  * active > 0) goes straight into the tree, but makes seq odd and stamps the
@@ -119,7 +122,8 @@ struct mmn_state {
 	unsigned long seq_waiters;		/* lock */
 	unsigned long active;			/* lock: running invalidations */
 	struct mmn_itree itree;			/* lock; changes only while seq is even */
-	struct mmn_range_sub *deferred;		/* lock; ends with &deferred_end */
+	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
+	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
 	uint64_t nr_range_subs;			/* lock */
 	uint64_t begun;				/* lock: range sides begun */
 	uint64_t ended;				/* lock */
@@ -135,8 +139,22 @@ struct mmn_state {
 	unsigned long nr_subs;			/* atomic; written under subs_lock */
 };
 
-/* Terminates the deferred list, so that NULL can mean "not on it". */
-static struct mmn_range_sub deferred_end;
+/*
+ * A remove deferred while seq is odd. The remover waits until the list has
+ * been applied, so the record lives on its stack and the subscription
+ * needs no list field of its own.
+ */
+struct deferred_remove {
+	struct mmn_range_sub *rsub;
+	struct deferred_remove *next;
+};
+
+/* A deferred insert is in no tree: its node's left pointer links the list. */
+static struct mmn_range_sub *deferred_ins_next(const struct mmn_range_sub *rsub)
+{
+	return rsub->node.left ? mmn_container_of(rsub->node.left, struct mmn_range_sub, node)
+			       : NULL;
+}
 
 /*
  * The one place where a half-open [start, end) becomes the tree's closed
@@ -245,7 +263,6 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 	/* Even: nothing invalidating. 2 so that insert's seq - 1 stays odd. */
 	state->seq = 2;
 	mmn_itree_init(&state->itree);
-	state->deferred = &deferred_end;
 	state->subs.next = state->subs.prev = &state->subs;
 
 	err = fault_inject("pthread_mutex_init") ? errno : pthread_mutex_init(&state->lock, NULL);
@@ -320,7 +337,7 @@ MMN_EXPORT void mmn_state_free(struct mmn_state *state)
 		mmn_invalidate_end(state, &release);
 
 	state_lock(state);
-	MMN_BUG_ON(state->deferred != &deferred_end,
+	MMN_BUG_ON(state->deferred_ins || state->deferred_rm,
 		   "mmn_state_free: deferred operations left after the last invalidation");
 	detach_range_subs(state);
 	state_unlock(state);
@@ -408,15 +425,14 @@ static void apply_deferred_locked(struct mmn_state *state)
 {
 	struct mmn_range_sub *rsub, *next;
 
-	for (rsub = state->deferred; rsub != &deferred_end; rsub = next) {
-		next = rsub->deferred_next;
-		rsub->deferred_next = NULL;
-		if (itree_node_linked(&rsub->node))
-			mmn_itree_remove(&state->itree, &rsub->node);
-		else
-			mmn_itree_insert(&state->itree, &rsub->node);
+	for (struct deferred_remove *rm = state->deferred_rm; rm; rm = rm->next)
+		mmn_itree_remove(&state->itree, &rm->rsub->node);
+	state->deferred_rm = NULL;
+	for (rsub = state->deferred_ins; rsub; rsub = next) {
+		next = deferred_ins_next(rsub);
+		mmn_itree_insert(&state->itree, &rsub->node);
 	}
-	state->deferred = &deferred_end;
+	state->deferred_ins = NULL;
 }
 
 /*
@@ -615,7 +631,6 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 	rsub->node.last = start + (length - 1);
 	rsub->state = state;
 	rsub->ops = ops;
-	rsub->deferred_next = NULL;
 	itree_node_clear(&rsub->node);
 
 	state_lock(state);
@@ -625,8 +640,8 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 		 * subscription with the odd seq so its first read_begin waits.
 		 */
 		if (seq_invalidating(state->seq)) {
-			rsub->deferred_next = state->deferred;
-			state->deferred = rsub;
+			rsub->node.left = state->deferred_ins ? &state->deferred_ins->node : NULL;
+			state->deferred_ins = rsub;
 			state->deferred_inserts++;
 		} else {
 			seq_store(state, state->seq + 1);
@@ -646,21 +661,34 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 /* Cancel a pending insert. The list is short: it only lives while seq is odd. */
 static bool deferred_unlink_locked(struct mmn_state *state, struct mmn_range_sub *rsub)
 {
-	struct mmn_range_sub **pp;
+	struct mmn_range_sub *prev = NULL;
 
-	for (pp = &state->deferred; *pp != &deferred_end; pp = &(*pp)->deferred_next) {
-		if (*pp == rsub) {
-			*pp = rsub->deferred_next;
-			rsub->deferred_next = NULL;
-			return true;
-		}
+	for (struct mmn_range_sub *r = state->deferred_ins; r; prev = r, r = deferred_ins_next(r)) {
+		if (r != rsub)
+			continue;
+		if (prev)
+			prev->node.left = rsub->node.left;
+		else
+			state->deferred_ins = deferred_ins_next(rsub);
+		rsub->node.left = NULL;
+		return true;
 	}
+	return false;
+}
+
+static bool remove_pending_locked(const struct mmn_state *state,
+				  const struct mmn_range_sub *rsub)
+{
+	for (const struct deferred_remove *rm = state->deferred_rm; rm; rm = rm->next)
+		if (rm->rsub == rsub)
+			return true;
 	return false;
 }
 
 MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 {
 	struct mmn_state *state = rsub ? rsub->state : NULL;
+	struct deferred_remove rm = { .rsub = rsub };
 	uint64_t wait_for = 0;
 
 	if (!state)
@@ -668,7 +696,7 @@ MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 	BUG_IN_CALLBACK(state, "mmn_range_sub_remove");
 
 	state_lock(state);
-	MMN_BUG_ON(rsub->deferred_next && itree_node_linked(&rsub->node),
+	MMN_BUG_ON(remove_pending_locked(state, rsub),
 		   "mmn_range_sub_remove: subscription at [%#llx, %#llx] is already being removed",
 		   (unsigned long long)rsub->node.start, (unsigned long long)rsub->node.last);
 	if (seq_invalidating(state->seq)) {
@@ -682,8 +710,8 @@ MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 			(void)found;
 		} else {
 			/* Walkers may hold it: defer, then wait for the last end. */
-			rsub->deferred_next = state->deferred;
-			state->deferred = rsub;
+			rm.next = state->deferred_rm;
+			state->deferred_rm = &rm;
 			state->deferred_removes++;
 			wait_for = state->seq;
 		}
@@ -889,19 +917,19 @@ const char *notifier_check(struct mmn_state *state)
 			why = "a subscription in the tree points at another state";
 		in_tree++;
 	}
-	for (rsub = state->deferred; rsub != &deferred_end && !why; rsub = rsub->deferred_next) {
-		if (!rsub) {
-			why = "the deferred list is broken";
-			break;
-		}
-		if (itree_node_linked(&rsub->node))
-			pending_removes++;
-		else
-			pending_inserts++;
-		if (pending_removes > in_tree || pending_inserts > state->nr_range_subs)
-			why = "the deferred list loops or names a subscription twice";
+	for (rsub = state->deferred_ins; rsub && !why; rsub = deferred_ins_next(rsub)) {
+		if (itree_node_linked(&rsub->node) || rsub->state != state)
+			why = "the deferred inserts name a subscription in a tree or of another state";
+		if (++pending_inserts > state->nr_range_subs)
+			why = "the deferred inserts loop or name a subscription twice";
 	}
-	if (!why && !seq_invalidating(state->seq) && state->deferred != &deferred_end)
+	for (const struct deferred_remove *rm = state->deferred_rm; rm && !why; rm = rm->next) {
+		if (!itree_node_linked(&rm->rsub->node))
+			why = "a deferred remove names a subscription in no tree";
+		if (++pending_removes > in_tree)
+			why = "the deferred removes loop or name a subscription twice";
+	}
+	if (!why && !seq_invalidating(state->seq) && (state->deferred_ins || state->deferred_rm))
 		why = "deferred operations left while seq is even";
 	if (!why && state->active == 0 && seq_invalidating(state->seq))
 		why = "seq odd with no invalidation running";

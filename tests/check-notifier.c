@@ -726,6 +726,45 @@ START_TEST(insert_during_invalidation_is_deferred)
 }
 END_TEST
 
+/* Cancelling deferred inserts, first, middle or last, keeps the others. */
+START_TEST(cancelled_deferred_inserts_leave_the_others)
+{
+	struct mmn_state *state = new_state();
+	struct mmn_invalidate_desc d = desc_of(0, 0x100000, true);
+	struct rec_sub hit, late[5];
+	struct mmn_stats s;
+
+	rec_init(&hit);
+	ck_assert_int_eq(mmn_range_sub_insert(&hit.rsub, state, 0x1000, 0x1000, &rec_ops), 0);
+	ck_assert_int_eq(mmn_invalidate_start(state, &d), 0);
+	for (int i = 0; i < 5; i++) {
+		rec_init(&late[i]);
+		ck_assert_int_eq(mmn_range_sub_insert(&late[i].rsub, state,
+						      0x10000 * (uint64_t)(i + 1), 0x1000,
+						      &rec_ops), 0);
+	}
+	/* The list is newest first: 4 3 2 1 0. Cancel its head, middle, tail. */
+	mmn_range_sub_remove(&late[4].rsub);
+	mmn_range_sub_remove(&late[2].rsub);
+	mmn_range_sub_remove(&late[0].rsub);
+	s = stats_of(state);
+	ck_assert_uint_eq(s.deferred_inserts, 5);
+	ck_assert_uint_eq(s.deferred_removes, 0);
+	ck_assert_uint_eq(s.range_subs, 3);
+	mmn_invalidate_end(state, &d);
+
+	ck_assert_int_eq(mmn_invalidate_start(state, &d), 0);
+	mmn_invalidate_end(state, &d);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(atomic_load(&late[i].calls), i == 1 || i == 3);
+	mmn_range_sub_remove(&late[1].rsub);
+	mmn_range_sub_remove(&late[3].rsub);
+	mmn_range_sub_remove(&hit.rsub);
+	ck_assert_uint_eq(stats_of(state).range_subs, 0);
+	mmn_state_free(state);
+}
+END_TEST
+
 START_TEST(insert_while_unhit_invalidation_runs)
 {
 	struct mmn_state *state = new_state();
@@ -1276,6 +1315,7 @@ static Suite *notifier_suite(void)
 
 	tc = TCASE("deferred");
 	tcase_add_test(tc, insert_during_invalidation_is_deferred);
+	tcase_add_test(tc, cancelled_deferred_inserts_leave_the_others);
 	tcase_add_test(tc, insert_while_unhit_invalidation_runs);
 	tcase_add_test(tc, remove_during_invalidation_is_deferred);
 	tcase_add_test(tc, remove_cancels_pending_insert);

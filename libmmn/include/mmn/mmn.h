@@ -229,7 +229,6 @@ struct mmn_range_sub {
 	struct mmn_state *state;
 	const struct mmn_range_sub_ops *ops;
 	uint64_t invalidate_seq;	/* odd; see mmn_range_read_begin() */
-	struct mmn_range_sub *deferred_next;	/* pending insert or remove */
 };
 
 /*
