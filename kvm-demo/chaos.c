@@ -220,6 +220,9 @@ bool chaos_finish(struct vm *vm, FILE *f)
 		return false;
 	pthread_join(chaos.thread, NULL);
 	chaos.started = false;
+	for (unsigned int i = 0; i < chaos.nr_parts; i++)
+		if (chaos.parts[i]->quiesce)
+			chaos.parts[i]->quiesce(vm);
 	fprintf(f, "kvm-demo: chaos report:\n");
 	for (int k = 0; k < K_COUNT; k++) {
 		fprintf(f, "kvm-demo: chaos:   %-15s %6" PRIu64 " done, %6" PRIu64 " failed or refused\n",

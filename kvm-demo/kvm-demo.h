@@ -254,6 +254,8 @@ void kd_stats_print(struct vm *vm, FILE *f);
 struct chaos_participant {
 	const char *name;
 	int (*op)(struct vm *vm, uint64_t rnd, char *err, size_t errlen);
+	/* Stop the participant's threads before the report: final figures. */
+	void (*quiesce)(struct vm *vm);
 	void (*report)(struct vm *vm, FILE *f);
 	bool (*broken)(struct vm *vm);
 };

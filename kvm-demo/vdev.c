@@ -462,13 +462,29 @@ int vdev_create(struct vm *vm)
 	return 0;
 }
 
+/*
+ * The worker finishes the requests it has taken, then stops: after this
+ * every request counted has its outcome counted too.
+ */
+static void stop_worker(struct vdev *d)
+{
+	uint64_t one = 1;
+
+	if (!d->worker_started)
+		return;
+	if (write(d->stop_fd, &one, sizeof(one)) != sizeof(one))
+		kd_error("vdev: eventfd write: %s", strerror(errno));
+	pthread_join(d->worker, NULL);
+	d->worker_started = false;
+}
+
 void vdev_destroy(struct vm *vm)
 {
 	struct vdev *d = vm->vdev;
-	uint64_t one = 1;
 
 	if (!d)
 		return;
+	stop_worker(d);
 	if (vm->cfg->vdev_mode != KD_VDEV_MODE_OFF && !atomic_load(&d->chaos)) {
 		char line[1024];
 
@@ -476,11 +492,6 @@ void vdev_destroy(struct vm *vm)
 		printf("kvm-demo: %s\n", line);
 		vdev_shadow_stats(vm, line, sizeof(line));
 		printf("kvm-demo: %s\n", line);
-	}
-	if (d->worker_started) {
-		if (write(d->stop_fd, &one, sizeof(one)) != sizeof(one))
-			kd_error("vdev: eventfd write: %s", strerror(errno));
-		pthread_join(d->worker, NULL);
 	}
 	if (d->map_ready)
 		shadow_map_destroy(&d->map);
@@ -575,6 +586,11 @@ int vdev_shadow_stats(struct vm *vm, char *buf, size_t len)
 
 /* ---- --chaos: the guest runs a batch of requests between self-test passes ---- */
 
+static void chaos_quiesce(struct vm *vm)
+{
+	stop_worker(vm->vdev);
+}
+
 static void chaos_report(struct vm *vm, FILE *f)
 {
 	char line[1024];
@@ -603,6 +619,7 @@ static bool chaos_broken(struct vm *vm)
 
 static const struct chaos_participant vdev_participant = {
 	.name = "vdev",
+	.quiesce = chaos_quiesce,
 	.report = chaos_report,
 	.broken = chaos_broken,
 };
