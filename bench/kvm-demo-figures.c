@@ -330,7 +330,7 @@ void fig_kvm_demo(const struct bench_config *c)
 		const char *json_key;
 		const char *label;
 	} figs[] = {
-		{ KDFIG_SLOT_REMAP, "kvm_demo.slot_remap", "slot remap: start to vCPUs running" },
+		{ KDFIG_SLOT_REMAP, "kvm_demo.slot_remap", "slot remap, to vCPUs running" },
 		{ KDFIG_QUIESCENCE, "kvm_demo.quiescence", "invalidation to quiescence" },
 		{ KDFIG_DEVICE_DRAIN, "kvm_demo.device_drain", "of which: shadow map drained" },
 	};
@@ -365,18 +365,18 @@ void fig_kvm_demo(const struct bench_config *c)
 	}
 	nested = set.method != KDFIG_METHOD_NATIVE;
 	if (set.method == KDFIG_METHOD_NESTED)
-		snprintf(method, sizeof(method), "nested emulation: real KVM inside a Linux guest "
-			 "(%s); slow, not comparable with bare metal", set.method_text);
+		snprintf(method, sizeof(method), "nested emulation: real KVM in a %s; slow, not "
+			 "comparable with bare metal", set.method_text);
 	else if (set.method == KDFIG_METHOD_NATIVE)
 		snprintf(method, sizeof(method), "native: %s", set.method_text);
 	else
 		snprintf(method, sizeof(method), "unknown: no method line, taken as nested emulation");
 	report_kvm_demo("measured", method, nested);
-	snprintf(heading, sizeof(heading), "kvm-demo on real KVM: %s moved to a new host address "
-		 "under device traffic, %s vCPUs%s [%s]",
+	snprintf(heading, sizeof(heading), "kvm-demo: %s moved to a new host address under "
+		 "device traffic, %s vCPUs, %s; measured by %s",
 		 kdfig_info(&set, "slot") ? kdfig_info(&set, "slot") : "a slot",
 		 kdfig_info(&set, "vcpus") ? kdfig_info(&set, "vcpus") : "?",
-		 nested ? " -- NESTED EMULATION, not comparable with bare metal" : "", method);
+		 set.nfigures ? set.fig[0].unit : "us", method);
 	report_section("kvm_demo", heading);
 	for (size_t i = 0; i < sizeof(figs) / sizeof(figs[0]); i++) {
 		const struct kdfig_figure *g = kdfig_find(&set, figs[i].key);
@@ -384,9 +384,9 @@ void fig_kvm_demo(const struct bench_config *c)
 		struct figure *f;
 
 		memcpy(v, g->v, g->n * sizeof(v[0]));
-		f = report_figure("kvm_demo", figs[i].json_key, g->unit, LOWER_IS_BETTER, "%s%s",
-				  figs[i].label, nested ? " [nested emulation]" : "");
+		f = report_figure("kvm_demo", figs[i].json_key, g->unit, LOWER_IS_BETTER, "%s",
+				  figs[i].label);
 		f->measured = nested ? "nested emulation" : "native";
-		report_series(f, "libmmn", v, g->n, NULL);
+		report_series(f, "libmmn", v, g->n, nested ? "NESTED EMULATION" : "native KVM");
 	}
 }

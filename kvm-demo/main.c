@@ -417,7 +417,7 @@ int main(int argc, char **argv)
 	       cfg.shared ? "shared" : "private", cfg.balloon ? ", balloon" : "");
 	fds_before = count_entries("/proc/self/fd");
 	threads_before = count_entries("/proc/self/task");
-	if (bench_reps && cfg.vdev_mode == KD_VDEV_MODE_OFF) {
+	if (bench_reps) {
 		/* A device busy all along: the quiescence figures wait for its readers. */
 		cfg.vdev_mode = KD_VDEV_MODE_TRAFFIC;
 		cfg.vdev_requests = 1000000;
