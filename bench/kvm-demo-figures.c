@@ -373,8 +373,9 @@ void fig_kvm_demo(const struct bench_config *c)
 		snprintf(method, sizeof(method), "unknown: no method line, taken as nested emulation");
 	report_kvm_demo("measured", method, nested);
 	snprintf(heading, sizeof(heading), "kvm-demo: %s moved to a new host address under "
-		 "device traffic, %s vCPUs, %s; measured by %s",
+		 "device traffic (%s requests), %s vCPUs, %s; measured by %s",
 		 kdfig_info(&set, "slot") ? kdfig_info(&set, "slot") : "a slot",
+		 kdfig_info(&set, "device_requests") ? kdfig_info(&set, "device_requests") : "?",
 		 kdfig_info(&set, "vcpus") ? kdfig_info(&set, "vcpus") : "?",
 		 set.nfigures ? set.fig[0].unit : "us", method);
 	report_section("kvm_demo", heading);
