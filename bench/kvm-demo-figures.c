@@ -55,6 +55,8 @@ struct sh_ctx {
 	struct rwcache rc;
 	bool baseline;
 	uint64_t bad;			/* reads that returned the wrong word */
+	/* Blocks in random order: a device's misses, and inserts anywhere in the array. */
+	uint32_t order[SH_BLOCKS];
 };
 
 static uint64_t block_word(uint64_t b)
@@ -145,8 +147,11 @@ static uint64_t sh_invalidate_all(struct sh_ctx *x)
 
 static void sh_fill_all(struct sh_ctx *x)
 {
-	for (uint64_t b = 0; b < SH_BLOCKS; b++)
+	for (uint64_t i = 0; i < SH_BLOCKS; i++) {
+		uint64_t b = x->order[i];
+
 		x->bad += sh_read(x, b * SHADOW_BLOCK + SH_MISS_OFFSET) != block_word(b);
+	}
 }
 
 static uint64_t run_hit(void *ctx, uint64_t ops)
@@ -228,9 +233,18 @@ void fig_shadow(const struct bench_config *c)
 	static double samples[3][2][REPORT_MAX_REPS];
 	struct sh_ctx *x = calloc(1, sizeof(*x));
 	struct sh_measure m[3][2];
+	uint64_t seed = c->seed ^ 0x5ead;
 
 	if (!x)
 		die("out of memory");
+	for (uint32_t i = 0; i < SH_BLOCKS; i++)
+		x->order[i] = i;
+	for (uint32_t i = SH_BLOCKS - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)bench_rand_below(&seed, i + 1), t = x->order[i];
+
+		x->order[i] = x->order[j];
+		x->order[j] = t;
+	}
 	fprintf(stderr, "mmn-bench: measuring the shadow map\n");
 	figures_group_begin(c);
 	report_section("shadow", "kvm-demo's shadow map (the device's GPA-to-HVA cache), measured"
