@@ -19,7 +19,8 @@
  *
  * The figures go to stdout in the format of bench/kvm-figures.h. The run
  * fails (exit status 1) when the device or a vCPU met a stale translation,
- * a request failed, or the device served nothing while the slot moved.
+ * a request failed, the backstop saw a change outside the brackets, or the
+ * device served nothing while the slot moved.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -97,7 +98,7 @@ static void *bench_main(void *arg)
 {
 	struct vm *vm = arg;
 	double remap[KDFIG_MAX_VALUES], quiesce[KDFIG_MAX_VALUES], drain[KDFIG_MAX_VALUES];
-	uint64_t ok0, ok1, errors, stale_exits;
+	uint64_t ok0, ok1, errors, stale_exits, unbracketed;
 	double deadline = kd_now() + BENCH_START_S;
 	char err[512];
 
@@ -153,10 +154,12 @@ static void *bench_main(void *arg)
 	}
 	vdev_counts(vm, &ok1, &errors);
 	stale_exits = atomic_load(&vm->counters.stale_exits);
-	if (errors || stale_exits) {
+	unbracketed = atomic_load(&vm->counters.unbracketed);
+	if (errors || stale_exits || unbracketed) {
 		stop_failed(vm, 1, "%" PRIu64 " device errors (stale accesses, failed or rejected "
-			    "requests, ring faults) and %" PRIu64 " stale-slot exits: the figures "
-			    "are of a broken run", errors, stale_exits);
+			    "requests, ring faults), %" PRIu64 " stale-slot exits, %" PRIu64 " changes "
+			    "outside the brackets: the figures are of a broken run", errors,
+			    stale_exits, unbracketed);
 		return NULL;
 	}
 	if (ok1 == ok0) {
