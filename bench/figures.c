@@ -775,3 +775,31 @@ void fig_fault(const struct bench_config *c)
 			report_series(f, ids[d], ips[i][d], c->reps, NULL);
 	}
 }
+
+/* ------------------------------------------------------------------------
+ * For the groups in other files (kvm-demo-figures.c)
+ */
+
+void figures_group_begin(const struct bench_config *c)
+{
+	group_begin(c);
+}
+
+void figures_group_mark(struct figure *f)
+{
+	group_mark(f);
+}
+
+double figures_repeat(double (*measure)(void *ctx), void *ctx)
+{
+	double v = 0, kept = 0;
+
+	REPEAT_UNDISTURBED(1, v = measure(ctx), kept = v);
+	return kept;
+}
+
+uint64_t figures_calibrate(uint64_t (*run)(void *ctx, uint64_t ops), void *ctx, uint64_t min_ns,
+			   uint64_t max_ops)
+{
+	return calibrate(run, ctx, min_ns, max_ops);
+}

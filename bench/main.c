@@ -5,7 +5,7 @@
  * writes the same figures as JSON. See docs/performance.md.
  *
  * Usage: mmn-bench [--quick] [--selftest] [--reps N] [--only GROUP,...]
- *                  [--json PATH] [--plot-dir DIR]
+ *                  [--json PATH] [--plot-dir DIR] [--kvm-demo FILE]
  */
 #define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
 #include "config.h"
@@ -37,6 +37,9 @@ static const struct {
 	{ "insert_remove", fig_insert_remove },
 	{ "bytes", fig_bytes },
 	{ "itree", fig_itree },
+	{ "shadow", fig_shadow },
+	/* Read from kvm-demo --bench's output: measured before mmn-bench ran. */
+	{ "kvm_demo", fig_kvm_demo },
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
@@ -44,14 +47,15 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: mmn-bench [--quick] [--selftest] [--reps N] [--only GROUP,...]\n"
-		"                 [--json PATH] [--plot-dir DIR]\n"
+		"                 [--json PATH] [--plot-dir DIR] [--kvm-demo FILE]\n"
 		"  --quick      fewer repetitions and sizes: a smoke run, not figures\n"
 		"  --selftest   only check that the baselines agree with libmmn\n"
 		"  --reps N     repetitions per figure (default 7, quick 3; at most %d)\n"
 		"  --only LIST  groups to measure: readside,fault,invalidate,insert_remove,\n"
-		"               bytes,itree (default all)\n"
+		"               bytes,itree,shadow,kvm_demo (default all)\n"
 		"  --json PATH  where to write the figures (default results.json)\n"
-		"  --plot-dir DIR  also write gnuplot data files there\n",
+		"  --plot-dir DIR  also write gnuplot data files there\n"
+		"  --kvm-demo FILE  kvm-demo --bench's figures, saved by make bench\n",
 		REPORT_MAX_REPS);
 }
 
@@ -218,6 +222,8 @@ int main(int argc, char **argv)
 			only = argv[++i];
 		} else if (!strcmp(a, "--json") && i + 1 < argc) {
 			json = argv[++i];
+		} else if (!strcmp(a, "--kvm-demo") && i + 1 < argc) {
+			c.kvm_demo_path = argv[++i];
 		} else if (!strcmp(a, "--plot-dir") && i + 1 < argc) {
 			plot_dir = argv[++i];
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -270,6 +276,8 @@ int main(int argc, char **argv)
 	for (size_t g = 0; g < NGROUPS; g++)
 		if (group_wanted(only, groups[g].name))
 			groups[g].run(&c);
+	if (!group_wanted(only, "kvm_demo"))
+		report_kvm_demo("not measured: not asked for (--only)", NULL, false);
 	add_targets();
 
 	read_loadavg(m.load_after);

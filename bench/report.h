@@ -41,6 +41,7 @@ struct figure {
 	enum better better;
 	unsigned int nseries;
 	struct series series[REPORT_MAX_SERIES];
+	const char *measured;	/* how, when not by this program directly: "nested emulation" */
 	unsigned int reruns;	/* repetitions run again: not on CPU enough */
 	unsigned int disturbed;	/* kept anyway after the last attempt */
 };
@@ -71,6 +72,12 @@ double report_ratio(const struct figure *f, unsigned int i);
 /* A target: MEASURED compared with LIMIT; NAN means not measured. */
 void report_target(const char *text, const char *key, double measured, double limit,
 		   bool at_most, const char *unit);
+/*
+ * kvm-demo's figures: STATUS ("measured" or "not measured: why"), METHOD
+ * (how they were measured, NULL when not), NESTED (under emulation).
+ */
+void report_kvm_demo(const char *status, const char *method, bool nested);
+
 /* Targets missed (not counting those not measured). */
 unsigned int report_targets_missed(void);
 

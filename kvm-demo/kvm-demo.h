@@ -15,6 +15,7 @@
  *   control.c the control command parser (pure: no I/O, no VM)
  *   ctlsock.c the control socket, its server thread and the client
  *   chaos.c   --chaos: random operations and the invariant report
+ *   bench.c   --bench: slot remap and quiescence figures for make bench
  */
 #ifndef KVM_DEMO_H
 #define KVM_DEMO_H
@@ -264,6 +265,19 @@ int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed);
 /* Joins the chaos thread, prints the report; returns true if an invariant broke. */
 bool chaos_finish(struct vm *vm, FILE *f);
 
+/* ---- bench.c: --bench ---- */
+
+/*
+ * Timestamps (kd_now()) of one move of a slot, taken where bench.c says.
+ * t_running is written under pause_lock; the others by the moving thread.
+ */
+struct kd_bench_marks {
+	double t_start, t_device, t_quiesced, t_running;
+};
+/* Moves boot RAM REPS times, prints the figures, then stops the VM. */
+int bench_start(struct vm *vm, unsigned int reps);
+void bench_join(void);
+
 /* ---- vdev.c: the vhost-like device ---- */
 
 struct vdev;
@@ -276,6 +290,9 @@ bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8
 /* One line of figures of the device, of its shadow map, into BUF; snprintf's return. */
 int vdev_stats(struct vm *vm, char *buf, size_t len);
 int vdev_shadow_stats(struct vm *vm, char *buf, size_t len);
+/* Requests completed fine so far, and those that failed, were rejected, met a
+ * ring fault or a stale translation. */
+void vdev_counts(struct vm *vm, uint64_t *ok, uint64_t *errors);
 /* --chaos drives device traffic too: the guest's mode, the checker, the report. */
 int vdev_chaos_enable(struct vm *vm);
 
@@ -339,6 +356,7 @@ struct vm {
 	unsigned int protected_regions;		/* pause_lock */
 	atomic_bool pause_requested;		/* read by vCPUs before KVM_RUN */
 	double pause_started;			/* pause_lock: for latency */
+	struct kd_bench_marks *bench;		/* pause_lock: --bench is timing a move */
 	pthread_mutex_t inval_lock;		/* invals[] */
 	struct slot_inval invals[KD_MAX_INVALS];
 	struct mmn_sub layout_sub;		/* learns when host changes end */

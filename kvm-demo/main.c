@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "kvm-demo.h"
+#include "kvm-figures.h"
 
 static __thread char last_error[512];
 
@@ -52,6 +53,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: kvm-demo [--config FILE] [--guest IMAGE] [--dump-config]\n"
 	      "                [--chaos SECS [--seed N]] [--ctl-script FILE] [--unplug-timeout MS]\n"
+	      "                [--bench REPS]\n"
 	      "       kvm-demo --check\n"
 	      "       kvm-demo ctl SOCKET COMMAND [ARGS...]\n"
 	      "  --config FILE   libvirt domain XML (default: the built-in definition)\n"
@@ -62,6 +64,8 @@ static void usage(FILE *f)
 	      "  --seed N        the chaos random seed (default: from the clock; printed)\n"
 	      "  --ctl-script FILE  run a control session from FILE through the socket\n"
 	      "  --unplug-timeout MS  how long the guest may take to answer (default 20000)\n"
+	      "  --bench REPS    time REPS moves of boot RAM under device traffic (slot\n"
+	      "                  remap, quiescence, device drain), print them for make bench\n"
 	      "  --inject deaf-guest|unbracketed  testing: a guest that never answers the\n"
 	      "                  mailbox, or one change behind libmmn's back\n"
 	      "  --check         report whether KVM is usable here; exit 0 if so, else 1\n", f);
@@ -269,12 +273,13 @@ int main(int argc, char **argv)
 		{ "ctl-script", required_argument, NULL, 'P' },
 		{ "unplug-timeout", required_argument, NULL, 'U' },
 		{ "inject", required_argument, NULL, 'I' },
+		{ "bench", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *guest_path = NULL;
 	bool dump = false, check = false;
-	unsigned int timeout_s = 0, chaos_s = 0, unplug_ms = 20000;
+	unsigned int timeout_s = 0, chaos_s = 0, unplug_ms = 20000, bench_reps = 0;
 	uint64_t seed = 0;
 	const char *script_path = NULL;
 	struct ctl_server ctl;
@@ -331,6 +336,18 @@ int main(int argc, char **argv)
 				seed = v;
 			break;
 		}
+		case 'B': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || v == 0 || v > KDFIG_MAX_VALUES) {
+				kd_error("--bench '%s': expected a number of repetitions, 1 to %d",
+					 optarg, KDFIG_MAX_VALUES);
+				return KD_EXIT_USAGE;
+			}
+			bench_reps = (unsigned int)v;
+			break;
+		}
 		case 'P': script_path = optarg; break;
 		case 'I':
 			if (strcmp(optarg, "deaf-guest") == 0) {
@@ -355,6 +372,11 @@ int main(int argc, char **argv)
 	}
 	if (check)
 		return kvm_check();
+	if (bench_reps && (chaos_s || script_path)) {
+		kd_error("--bench: not with %s (it needs the memory to itself)",
+			 chaos_s ? "--chaos" : "--ctl-script");
+		return KD_EXIT_USAGE;
+	}
 
 	t_start = kd_now();
 	if (config_load(&cfg, config_path) < 0)
@@ -395,7 +417,12 @@ int main(int argc, char **argv)
 	       cfg.shared ? "shared" : "private", cfg.balloon ? ", balloon" : "");
 	fds_before = count_entries("/proc/self/fd");
 	threads_before = count_entries("/proc/self/task");
-	if (chaos_s || script_path) {
+	if (bench_reps) {
+		/* A device busy all along: the quiescence figures wait for its readers. */
+		cfg.vdev_mode = KD_VDEV_MODE_TRAFFIC;
+		cfg.vdev_requests = 1000000;
+	}
+	if (chaos_s || script_path || bench_reps) {
 		cfg.passes = 100000;	/* the guest tests until chaos or the script ends */
 		if (!seed)
 			seed = (uint64_t)(kd_now() * 1e6);
@@ -406,7 +433,7 @@ int main(int argc, char **argv)
 
 	if (created == 0) {
 		vm.unplug_timeout_ms = unplug_ms;
-		if ((chaos_s || script_path) && vm.mailbox)
+		if ((chaos_s || script_path || bench_reps) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 		if (inject_deaf && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
@@ -417,7 +444,8 @@ int main(int argc, char **argv)
 		t_run = kd_now();
 		if (ctl_start(&ctl, &vm) < 0 ||
 		    (script_path && ctl_script_start(&vm, &ctl, script_path) < 0) ||
-		    (chaos_s && chaos_start(&vm, chaos_s, seed) < 0))
+		    (chaos_s && chaos_start(&vm, chaos_s, seed) < 0) ||
+		    (bench_reps && bench_start(&vm, bench_reps) < 0))
 			vm_request_stop(&vm, VM_STOP_ERROR, KD_EXIT_HOST);
 		/*
 		 * Testing the backstop: discard the mailbox page behind libmmn's
@@ -430,6 +458,7 @@ int main(int argc, char **argv)
 		wait_for_stop(&vm, sfd, timeout_s);
 		if (chaos_s)
 			broken = chaos_finish(&vm, stdout);
+		bench_join();
 		if (script_path && ctl_script_join())
 			broken = true;
 		ctl_stop(&ctl);

@@ -490,6 +490,8 @@ int memops_remap(struct vm *vm, unsigned int slot, unsigned int flags, char *err
 	r->watch = NULL;
 	void *old = r->hva;
 
+	if (vm->bench)
+		vm->bench->t_start = kd_now();	/* the invalidation starts now */
 	ret = mmn_mremap(vm->host_mm, old, r->size, r->size, MREMAP_MAYMOVE | MREMAP_FIXED,
 			 &dest, flags);
 	/* The subscription follows the mapping (slots.c moved hva and the slot). */

@@ -100,6 +100,11 @@ void vcpu_park(struct vm *vm, bool wait_protect)
 	       !atomic_load(&vm->stopping))
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	vm->parked--;
+	/* --bench: the last vCPU on its way back to KVM_RUN. */
+	if (vm->parked == 0 && vm->bench && vm->pause_depth == 0) {
+		vm->bench->t_running = kd_now();
+		pthread_cond_broadcast(&vm->pause_cond);
+	}
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
@@ -212,6 +217,8 @@ static bool region_invalidate(struct mmn_range_sub *rsub, const struct mmn_inval
 		goto refuse;
 	}
 	atomic_fetch_add(&vm->counters.guest_invalidations, 1);
+	if (vm->bench)
+		vm->bench->t_device = kd_now();	/* devices have drained */
 	if (blockable) {
 		if (breaks) {
 			vm_pause(vm);
@@ -226,6 +233,8 @@ static bool region_invalidate(struct mmn_range_sub *rsub, const struct mmn_inval
 	mmn_range_set_seq(rsub, cur_seq);
 	apply_start(vm, r, d, e);
 	pthread_rwlock_unlock(&vm->mem_lock);
+	if (vm->bench)
+		vm->bench->t_quiesced = kd_now();	/* and the vCPUs, and the slot */
 	return true;
 refuse:
 	atomic_fetch_add(&vm->counters.refusals, 1);

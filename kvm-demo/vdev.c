@@ -584,6 +584,15 @@ int vdev_shadow_stats(struct vm *vm, char *buf, size_t len)
 			atomic_load(&d->checked), atomic_load(&d->stale));
 }
 
+void vdev_counts(struct vm *vm, uint64_t *ok, uint64_t *errors)
+{
+	struct vdev *d = vm->vdev;
+
+	*ok = d ? atomic_load(&d->ok) : 0;
+	*errors = d ? atomic_load(&d->failed) + atomic_load(&d->rejected) +
+		      atomic_load(&d->ring_faults) + atomic_load(&d->stale) : 0;
+}
+
 /* ---- --chaos: the guest runs a batch of requests between self-test passes ---- */
 
 static void chaos_quiesce(struct vm *vm)
