@@ -177,7 +177,7 @@ const char *selftest_protocol(void)
 
 const char *selftest_fault(const char *design, uint64_t duration_ns)
 {
-	const struct fault_params p = {
+	struct fault_params p = {
 		.threads = 2,
 		.inval_rate = 20000,
 		.duration_ns = duration_ns,
@@ -187,21 +187,32 @@ const char *selftest_fault(const char *design, uint64_t duration_ns)
 	struct fault_result res;
 	int err;
 
-	if (!strcmp(design, "libmmn"))
-		err = proto_lockfree_impl.fault(&p, &res);
-	else if (!strcmp(design, "kernel_style"))
-		err = proto_locked_impl.fault(&p, &res);
-	else if (!strcmp(design, "rwlock"))
-		err = rwcache_fault(&p, &res);
-	else
-		return fail("unknown design '%s'", design);
-	if (err)
-		return fail("%s: fault run failed: %s", design, strerror(-err));
-	if (res.stale)
-		return fail("%s: %llu stale translations in %llu faults", design,
-			    (unsigned long long)res.stale, (unsigned long long)res.faults);
-	if (res.faults == 0 || res.invalidations == 0)
-		return fail("%s: nothing ran: %llu faults, %llu invalidations", design,
-			    (unsigned long long)res.faults, (unsigned long long)res.invalidations);
-	return NULL;
+	/*
+	 * On a busy machine the pacer or the faulting threads may not get a
+	 * core within a short run: run longer (up to 16 times) until both
+	 * have run. Every run is checked for stale translations.
+	 */
+	for (unsigned int attempt = 0;; attempt++) {
+		if (!strcmp(design, "libmmn"))
+			err = proto_lockfree_impl.fault(&p, &res);
+		else if (!strcmp(design, "kernel_style"))
+			err = proto_locked_impl.fault(&p, &res);
+		else if (!strcmp(design, "rwlock"))
+			err = rwcache_fault(&p, &res);
+		else
+			return fail("unknown design '%s'", design);
+		if (err)
+			return fail("%s: fault run failed: %s", design, strerror(-err));
+		if (res.stale)
+			return fail("%s: %llu stale translations in %llu faults", design,
+				    (unsigned long long)res.stale, (unsigned long long)res.faults);
+		if (res.faults && res.invalidations)
+			return NULL;
+		if (attempt == 4)
+			return fail("%s: nothing ran in %.2f s: %llu faults, %llu invalidations",
+				    design, (double)p.duration_ns / 1e9,
+				    (unsigned long long)res.faults,
+				    (unsigned long long)res.invalidations);
+		p.duration_ns *= 2;
+	}
 }

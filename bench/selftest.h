@@ -21,7 +21,8 @@ const char *selftest_fixture_hits(uint64_t seed);
 const char *selftest_protocol(void);
 
 /* The fault pattern of DESIGN ("libmmn", "kernel_style", "rwlock") under
- * invalidations installs no stale translation. */
+ * invalidations installs no stale translation. A run in which faults or
+ * invalidations did not both happen is repeated, longer, up to 16 times. */
 const char *selftest_fault(const char *design, uint64_t duration_ns);
 
 #endif /* MMN_BENCH_SELFTEST_H */
