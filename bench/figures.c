@@ -23,8 +23,7 @@
 #include "rwcache.h"
 #include "sorted.h"
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
 	va_list ap;
 

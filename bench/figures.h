@@ -27,6 +27,10 @@ void fig_fault(const struct bench_config *c);
 void fig_shadow(const struct bench_config *c);
 void fig_kvm_demo(const struct bench_config *c);
 
+/* "mmn-bench: MESSAGE" on stderr, then exit status 2: a measurement went wrong. */
+__attribute__((format(printf, 1, 2), noreturn))
+void die(const char *fmt, ...);
+
 struct figure;
 /* The rerun-when-disturbed machinery of figures.c, for groups elsewhere. */
 void figures_group_begin(const struct bench_config *c);
