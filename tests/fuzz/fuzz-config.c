@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target: kvm-demo's configuration reader (kvm-demo/config.c), the
+ * whole way: libxml2's well-formedness check, libvirt's validation and
+ * normalisation (its test driver, in process), then kvm-demo's own reading
+ * and checks.
+ *
+ * Input: one mode byte, then XML. Mode bit 0 clear: a domain definition
+ * for config_load_string(). Set: a <memory model='dimm'> fragment for
+ * config_parse_dimm(), spliced into the built-in definition as
+ * attach-device does.
+ *
+ * Properties:
+ *  - a definition that is accepted satisfies what the rest of kvm-demo
+ *    relies on: 1 to KD_MAX_VCPUS vCPUs; boot RAM non-zero, page-aligned
+ *    and below the 3 GiB limit, so [0, boot RAM) stays under the hotplug
+ *    window; each DIMM non-empty and page-aligned, at most KD_MAX_DIMMS
+ *    and at most <maxMemory slots>; DIMMs laid out from KD_HOTPLUG_GPA as
+ *    vm.c does end inside the window [KD_HOTPLUG_GPA, + maxMemory - boot
+ *    RAM), which the identity map (KD_MAX_PDS GiB) covers, so no two
+ *    regions overlap and none leaves the guest-physical space; the
+ *    settings within their documented ranges;
+ *  - libvirt's normalised form, read again, gives the same configuration;
+ *  - an accepted DIMM fragment gives a non-empty, page-aligned size that
+ *    fits in the window;
+ *  - a refused input printed exactly one error, one line of printable
+ *    text naming an element ('<...'), the XML syntax or libvirt's verdict;
+ *  - nothing leaks (ASan's leak check under libFuzzer).
+ */
+#include "fuzz.h"
+#include "kvm-demo.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+/* The built-in definition, as kvm-demo embeds it (kvm-demo/blobs.S). */
+__asm__(".section .rodata\n"
+	".globl kd_default_domain_xml\n"
+	"kd_default_domain_xml:\n"
+	".incbin \"" KD_DEFAULT_XML_PATH "\"\n"
+	".byte 0\n"
+	".previous");
+
+/* Over the whole run: reported at exit for the docs. */
+static unsigned long long accepted, refused;
+
+__attribute__((destructor)) static void report_ops(void)
+{
+	if (getenv("FUZZ_REPORT_OPS"))
+		fprintf(stderr, "fuzz-config: %llu definitions accepted, %llu refused\n", accepted,
+			refused);
+}
+
+/* kvm-demo's error reporting (main.c), recorded instead of printed. */
+static char last_error[512];
+static unsigned int nr_errors;
+
+void kd_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	nr_errors++;
+}
+
+const char *kd_last_error(void)
+{
+	return last_error;
+}
+
+/* One line of printable text that says what is wrong. */
+static void check_error(const char *msg)
+{
+	size_t n = strlen(msg);
+
+	FUZZ_ASSERT(n > 0, "refused without a message");
+	for (size_t i = 0; i < n; i++)
+		FUZZ_ASSERT((unsigned char)msg[i] >= 0x20 && msg[i] != 0x7f,
+			    "byte %zu of the error is 0x%02x: more than one line: %s", i,
+			    (unsigned char)msg[i], msg);
+	FUZZ_ASSERT(strchr(msg, '<') || strstr(msg, "malformed XML at line") ||
+		    strstr(msg, "rejected by libvirt"),
+		    "the error names no element: %s", msg);
+}
+
+static void check_config(const struct vm_config *cfg)
+{
+	uint64_t window = cfg->has_max_memory ? cfg->max_memory - cfg->boot_ram : 0;
+	uint64_t gpa = KD_HOTPLUG_GPA;
+
+	FUZZ_ASSERT(cfg->xml && cfg->name, "accepted without its XML or name");
+	FUZZ_ASSERT(cfg->nr_vcpus >= 1 && cfg->nr_vcpus <= KD_MAX_VCPUS, "%u vCPUs",
+		    cfg->nr_vcpus);
+	FUZZ_ASSERT(cfg->boot_ram > 0 && cfg->boot_ram % KD_PAGE_SIZE == 0,
+		    "boot RAM %llu bytes", (unsigned long long)cfg->boot_ram);
+	FUZZ_ASSERT(cfg->boot_ram <= KD_HOTPLUG_GPA - KD_HOTPLUG_GPA / 4,
+		    "boot RAM %llu bytes reaches the hole below 4 GiB",
+		    (unsigned long long)cfg->boot_ram);
+	FUZZ_ASSERT(cfg->nr_dimms <= KD_MAX_DIMMS, "%u DIMMs", cfg->nr_dimms);
+	FUZZ_ASSERT(cfg->nr_dimms == 0 || cfg->has_max_memory, "DIMMs without <maxMemory>");
+	if (cfg->has_max_memory) {
+		FUZZ_ASSERT(cfg->max_memory % KD_PAGE_SIZE == 0 && cfg->max_memory >= cfg->boot_ram,
+			    "<maxMemory> %llu bytes, boot RAM %llu",
+			    (unsigned long long)cfg->max_memory, (unsigned long long)cfg->boot_ram);
+		FUZZ_ASSERT(cfg->nr_dimms <= cfg->max_slots, "%u DIMMs in %u slots", cfg->nr_dimms,
+			    cfg->max_slots);
+		FUZZ_ASSERT(window <= (uint64_t)KD_MAX_PDS * (1ull << 30) - KD_HOTPLUG_GPA,
+			    "a hotplug window of %llu bytes passes the identity map",
+			    (unsigned long long)window);
+	}
+	/* The layout vm.c gives the DIMMs: one after the other from 4 GiB. */
+	for (unsigned int i = 0; i < cfg->nr_dimms; i++) {
+		uint64_t size = cfg->dimms[i].size;
+
+		FUZZ_ASSERT(size > 0 && size % KD_PAGE_SIZE == 0, "DIMM %u: %llu bytes", i,
+			    (unsigned long long)size);
+		FUZZ_ASSERT(size <= KD_HOTPLUG_GPA + window - gpa,
+			    "DIMM %u at %#llx (%llu bytes) passes the hotplug window's end %#llx",
+			    i, (unsigned long long)gpa, (unsigned long long)size,
+			    (unsigned long long)(KD_HOTPLUG_GPA + window));
+		gpa += size;
+	}
+	FUZZ_ASSERT(cfg->passes <= 100000, "%u self-test passes", cfg->passes);
+	FUZZ_ASSERT(cfg->vdev_mode <= KD_VDEV_MODE_HOSTILE, "vdev mode %u", cfg->vdev_mode);
+	FUZZ_ASSERT(cfg->vdev_requests >= 1 && cfg->vdev_requests <= 1000000,
+		    "%u vdev requests", cfg->vdev_requests);
+}
+
+static void same_config(const struct vm_config *a, const struct vm_config *b)
+{
+	FUZZ_ASSERT(strcmp(a->name, b->name) == 0 && a->nr_vcpus == b->nr_vcpus &&
+		    a->boot_ram == b->boot_ram && a->has_max_memory == b->has_max_memory &&
+		    a->max_memory == b->max_memory && a->max_slots == b->max_slots &&
+		    a->current_memory == b->current_memory && a->balloon == b->balloon &&
+		    a->memfd == b->memfd && a->shared == b->shared && a->nr_dimms == b->nr_dimms &&
+		    a->passes == b->passes && a->inject_flip == b->inject_flip &&
+		    a->vdev_mode == b->vdev_mode && a->vdev_requests == b->vdev_requests,
+		    "libvirt's normalised form reads back differently");
+	for (unsigned int i = 0; i < a->nr_dimms; i++)
+		FUZZ_ASSERT(a->dimms[i].size == b->dimms[i].size &&
+			    a->dimms[i].node == b->dimms[i].node,
+			    "DIMM %u reads back differently", i);
+}
+
+/* FUZZ_SHOW_ERRORS set: print each verdict, to see what a corpus covers. */
+static void show(const char *msg)
+{
+	if (getenv("FUZZ_SHOW_ERRORS"))
+		fprintf(stderr, "fuzz-config: %s\n", msg);
+}
+
+static void fuzz_domain(const char *xml)
+{
+	struct vm_config cfg, again;
+
+	nr_errors = 0;
+	last_error[0] = '\0';
+	if (config_load_string(&cfg, "fuzz input", xml) < 0) {
+		refused++;
+		show(last_error);
+		FUZZ_ASSERT(nr_errors == 1, "refused with %u errors, expected one", nr_errors);
+		check_error(last_error);
+		return;
+	}
+	accepted++;
+	show("accepted");
+	FUZZ_ASSERT(nr_errors == 0, "accepted after an error: %s", last_error);
+	check_config(&cfg);
+	FUZZ_ASSERT(config_load_string(&again, "normalised", cfg.xml) == 0,
+		    "libvirt's normalised form is refused: %s", last_error);
+	same_config(&cfg, &again);
+	config_free(&again);
+	config_free(&cfg);
+}
+
+static void fuzz_dimm(const char *fragment)
+{
+	uint64_t size = 0;
+	unsigned int node = 0;
+	char err[256];
+	int ret;
+
+	nr_errors = 0;
+	memset(err, 0x55, sizeof(err));
+	ret = config_parse_dimm(kd_default_domain_xml, fragment, &size, &node, err, sizeof(err));
+	if (ret < 0) {
+		refused++;
+		show(err);
+		FUZZ_ASSERT(nr_errors <= 1, "refused with %u errors", nr_errors);
+		FUZZ_ASSERT(memchr(err, '\0', sizeof(err)), "error not terminated");
+		/* Without a libvirt error, the splice itself refused: its own words. */
+		if (nr_errors == 0)
+			FUZZ_ASSERT(strlen(err) > 0 && strchr(err, '<'), "error: %s", err);
+		else
+			check_error(err);
+		return;
+	}
+	accepted++;
+	show("accepted");
+	FUZZ_ASSERT(ret == 0 && nr_errors == 0, "accepted after an error: %s", last_error);
+	FUZZ_ASSERT(size > 0 && size % KD_PAGE_SIZE == 0, "DIMM of %llu bytes",
+		    (unsigned long long)size);
+	FUZZ_ASSERT(size <= (uint64_t)KD_MAX_PDS * (1ull << 30) - KD_HOTPLUG_GPA,
+		    "DIMM of %llu bytes cannot fit the window", (unsigned long long)size);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *xml;
+
+	if (size == 0)
+		return 0;
+	xml = malloc(size);
+	if (!xml)
+		return 0;
+	memcpy(xml, data + 1, size - 1);
+	xml[size - 1] = '\0';
+	if (data[0] & 1)
+		fuzz_dimm(xml);
+	else
+		fuzz_domain(xml);
+	free(xml);
+	return 0;
+}
