@@ -651,6 +651,22 @@ int config_load_string(struct vm_config *cfg, const char *what, const char *xml)
 	return 0;
 }
 
+/*
+ * The fragment alone must be one <memory> element: anything more (a second
+ * DIMM, another device) would be spliced in too, and attach-device plugs
+ * one DIMM.
+ */
+static bool one_memory_element(const char *fragment)
+{
+	xmlDocPtr doc = xmlReadMemory(fragment, (int)strlen(fragment), "fragment.xml", NULL,
+				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	bool ok = root && !root->ns && xmlStrcmp(root->name, BAD_CAST "memory") == 0;
+
+	xmlFreeDoc(doc);
+	return ok;
+}
+
 int config_parse_dimm(const char *base, const char *fragment, uint64_t *size,
 		      unsigned int *node, char *err, size_t errlen)
 {
@@ -659,7 +675,7 @@ int config_parse_dimm(const char *base, const char *fragment, uint64_t *size,
 	char *full;
 	int ret;
 
-	if (!strstr(fragment, "<memory") || strstr(fragment, "<domain")) {
+	if (!one_memory_element(fragment)) {
 		snprintf(err, errlen, "expected one <memory model='dimm'> element");
 		return -1;
 	}

@@ -22,11 +22,12 @@
  *    settings within their documented ranges;
  *  - libvirt's normalised form, read again, gives the same configuration;
  *  - an accepted DIMM fragment gives a non-empty, page-aligned size that
- *    fits in the window;
+ *    fits in the window, and adds exactly that one DIMM to the definition;
  *  - a refused input printed exactly one error, one line of printable
  *    text naming an element ('<...'), the XML syntax or libvirt's verdict;
  *  - nothing leaks (ASan's leak check under libFuzzer).
  */
+#define _GNU_SOURCE
 #include "fuzz.h"
 #include "kvm-demo.h"
 
@@ -204,6 +205,31 @@ static void fuzz_dimm(const char *fragment)
 		    (unsigned long long)size);
 	FUZZ_ASSERT(size <= (uint64_t)KD_MAX_PDS * (1ull << 30) - KD_HOTPLUG_GPA,
 		    "DIMM of %llu bytes cannot fit the window", (unsigned long long)size);
+	/* attach-device plugs one DIMM: the fragment must add exactly that one. */
+	{
+		static unsigned int base_dimms = UINT32_MAX;
+		const char *pos = strstr(kd_default_domain_xml, "</devices>");
+		struct vm_config cfg;
+		char *full;
+
+		if (base_dimms == UINT32_MAX) {
+			FUZZ_ASSERT(config_load_string(&cfg, "base", kd_default_domain_xml) == 0,
+				    "the built-in definition is refused: %s", last_error);
+			base_dimms = cfg.nr_dimms;
+			config_free(&cfg);
+		}
+		FUZZ_ASSERT(pos && asprintf(&full, "%.*s%s\n%s", (int)(pos - kd_default_domain_xml),
+					    kd_default_domain_xml, fragment, pos) > 0, "splice");
+		FUZZ_ASSERT(config_load_string(&cfg, "spliced", full) == 0,
+			    "the spliced definition is refused: %s", last_error);
+		FUZZ_ASSERT(cfg.nr_dimms == base_dimms + 1 &&
+			    cfg.dimms[cfg.nr_dimms - 1].size == size &&
+			    cfg.dimms[cfg.nr_dimms - 1].node == node,
+			    "the fragment adds %u DIMMs, not the one accepted",
+			    cfg.nr_dimms - base_dimms);
+		config_free(&cfg);
+		free(full);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
