@@ -456,6 +456,12 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 			free(node);
 			goto out;
 		}
+		/* libvirt accepts an empty DIMM; a memory slot cannot be empty. */
+		if (size == 0) {
+			config_error("%s 0 KiB: a DIMM must hold memory", what);
+			free(node);
+			goto out;
+		}
 		if (node)
 			parse_u64(node, &nodeval);
 		free(node);

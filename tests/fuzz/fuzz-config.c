@@ -5,10 +5,12 @@
  * normalisation (its test driver, in process), then kvm-demo's own reading
  * and checks.
  *
- * Input: one mode byte, then XML. Mode bit 0 clear: a domain definition
- * for config_load_string(). Set: a <memory model='dimm'> fragment for
+ * Input: one mode byte, then text. Mode & 3 = 0: a domain definition for
+ * config_load_string(); 1 or 3: a <memory model='dimm'> fragment for
  * config_parse_dimm(), spliced into the built-in definition as
- * attach-device does.
+ * attach-device does; 2: the values of a template domain (see
+ * build_template()), which keeps most inputs well-formed so that they
+ * reach kvm-demo's own checks.
  *
  * Properties:
  *  - a definition that is accepted satisfies what the rest of kvm-demo
@@ -232,21 +234,203 @@ static void fuzz_dimm(const char *fragment)
 	}
 }
 
+/*
+ * The template: a domain whose values come from the input, so that most
+ * inputs are well-formed and reach kvm-demo's own checks. Fields are
+ * separated by '|'; a missing field keeps its default, an empty one drops
+ * its element or attribute. Values are escaped: they stay values.
+ */
+enum {
+	T_TYPE, T_MAXMEM, T_MAXMEM_UNIT, T_SLOTS, T_MEMORY, T_MEMORY_UNIT, T_CURRENT,
+	T_SOURCE, T_ACCESS, T_VCPU, T_VCPU_CURRENT, T_ARCH, T_CELL0, T_CELL_UNIT, T_CELL1,
+	T_DIMMS, T_DIMM_UNIT, T_DIMM_NODES, T_BALLOON, T_PASSES, T_FLIP, T_VDEV_MODE,
+	T_VDEV_REQUESTS, T_FIELDS
+};
+
+static const char *const template_defaults[T_FIELDS] = {
+	[T_TYPE] = "kvm", [T_MAXMEM] = "256", [T_MAXMEM_UNIT] = "MiB", [T_SLOTS] = "2",
+	[T_MEMORY] = "96", [T_MEMORY_UNIT] = "MiB", [T_CURRENT] = "", [T_SOURCE] = "memfd",
+	[T_ACCESS] = "shared", [T_VCPU] = "2", [T_VCPU_CURRENT] = "", [T_ARCH] = "x86_64",
+	[T_CELL0] = "64", [T_CELL_UNIT] = "MiB", [T_CELL1] = "", [T_DIMMS] = "32",
+	[T_DIMM_UNIT] = "MiB", [T_DIMM_NODES] = "0", [T_BALLOON] = "virtio", [T_PASSES] = "",
+	[T_FLIP] = "", [T_VDEV_MODE] = "", [T_VDEV_REQUESTS] = "",
+};
+
+struct text {
+	char *buf;
+	size_t len, cap;
+};
+
+static void put(struct text *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		t->cap = (t->len + n + 1) * 2;
+		t->buf = realloc(t->buf, t->cap);
+		FUZZ_ASSERT(t->buf, "out of memory");
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+static void puts_(struct text *t, const char *s)
+{
+	put(t, s, strlen(s));
+}
+
+/* A value, escaped so that it cannot end its attribute or element. */
+static void put_value(struct text *t, const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (v[i]) {
+		case '<': puts_(t, "&lt;"); break;
+		case '>': puts_(t, "&gt;"); break;
+		case '&': puts_(t, "&amp;"); break;
+		case '\'': puts_(t, "&apos;"); break;
+		case '"': puts_(t, "&quot;"); break;
+		default: put(t, v + i, 1);
+		}
+	}
+}
+
+struct field {
+	const char *s;
+	size_t n;
+};
+
+/* PRE value POST when the field is not empty. */
+static void opt(struct text *t, const struct field *f, const char *pre, const char *post)
+{
+	if (!f->n)
+		return;
+	puts_(t, pre);
+	put_value(t, f->s, f->n);
+	puts_(t, post);
+}
+
+static char *build_template(const char *in)
+{
+	struct field f[T_FIELDS];
+	struct text t = { 0 };
+	const char *p = *in ? in : NULL;
+
+	for (unsigned int i = 0; i < T_FIELDS; i++) {
+		const char *bar = p ? strchr(p, '|') : NULL;
+
+		if (p) {
+			f[i].s = p;
+			f[i].n = bar ? (size_t)(bar - p) : strlen(p);
+			p = bar ? bar + 1 : NULL;
+		} else {
+			f[i].s = template_defaults[i];
+			f[i].n = strlen(template_defaults[i]);
+		}
+	}
+	opt(&t, &f[T_TYPE], "<domain type='", "'>\n<name>t</name>\n");
+	if (!f[T_TYPE].n)
+		puts_(&t, "<domain>\n<name>t</name>\n");
+	if (f[T_PASSES].n || f[T_FLIP].n || f[T_VDEV_MODE].n || f[T_VDEV_REQUESTS].n) {
+		puts_(&t, "<metadata><kd:kvm-demo xmlns:kd='" KD_METADATA_NS "'>");
+		if (f[T_PASSES].n || f[T_FLIP].n) {
+			puts_(&t, "<kd:selftest");
+			opt(&t, &f[T_PASSES], " passes='", "'");
+			opt(&t, &f[T_FLIP], " inject-flip='", "'");
+			puts_(&t, "/>");
+		}
+		if (f[T_VDEV_MODE].n || f[T_VDEV_REQUESTS].n) {
+			puts_(&t, "<kd:vdev");
+			opt(&t, &f[T_VDEV_MODE], " mode='", "'");
+			opt(&t, &f[T_VDEV_REQUESTS], " requests='", "'");
+			puts_(&t, "/>");
+		}
+		puts_(&t, "</kd:kvm-demo></metadata>\n");
+	}
+	if (f[T_MAXMEM].n) {
+		opt(&t, &f[T_SLOTS], "<maxMemory slots='", "'");
+		if (!f[T_SLOTS].n)
+			puts_(&t, "<maxMemory");
+		opt(&t, &f[T_MAXMEM_UNIT], " unit='", "'");
+		opt(&t, &f[T_MAXMEM], ">", "</maxMemory>\n");
+	}
+	opt(&t, &f[T_MEMORY_UNIT], "<memory unit='", "'>");
+	if (!f[T_MEMORY_UNIT].n)
+		puts_(&t, "<memory>");
+	put_value(&t, f[T_MEMORY].s, f[T_MEMORY].n);
+	puts_(&t, "</memory>\n");
+	opt(&t, &f[T_CURRENT], "<currentMemory>", "</currentMemory>\n");
+	puts_(&t, "<memoryBacking>");
+	opt(&t, &f[T_SOURCE], "<source type='", "'/>");
+	opt(&t, &f[T_ACCESS], "<access mode='", "'/>");
+	puts_(&t, "</memoryBacking>\n<vcpu");
+	opt(&t, &f[T_VCPU_CURRENT], " current='", "'");
+	puts_(&t, ">");
+	put_value(&t, f[T_VCPU].s, f[T_VCPU].n);
+	puts_(&t, "</vcpu>\n<os><type");
+	opt(&t, &f[T_ARCH], " arch='", "'");
+	puts_(&t, ">hvm</type></os>\n");
+	if (f[T_CELL0].n) {
+		puts_(&t, "<cpu><numa>");
+		opt(&t, &f[T_CELL0], "<cell id='0' cpus='0' memory='", "'");
+		opt(&t, &f[T_CELL_UNIT], " unit='", "'");
+		puts_(&t, "/>");
+		opt(&t, &f[T_CELL1], "<cell id='1' cpus='1' memory='", "'");
+		if (f[T_CELL1].n) {
+			opt(&t, &f[T_CELL_UNIT], " unit='", "'");
+			puts_(&t, "/>");
+		}
+		puts_(&t, "</numa></cpu>\n");
+	}
+	puts_(&t, "<devices>\n");
+	/* One DIMM per comma-separated size, its node from the same place in the node list. */
+	for (size_t i = 0, node = 0; i < f[T_DIMMS].n;) {
+		size_t end = i, nend = node;
+
+		while (end < f[T_DIMMS].n && f[T_DIMMS].s[end] != ',')
+			end++;
+		while (nend < f[T_DIMM_NODES].n && f[T_DIMM_NODES].s[nend] != ',')
+			nend++;
+		puts_(&t, "<memory model='dimm'><target><size");
+		opt(&t, &f[T_DIMM_UNIT], " unit='", "'");
+		puts_(&t, ">");
+		put_value(&t, f[T_DIMMS].s + i, end - i);
+		puts_(&t, "</size>");
+		if (nend > node) {
+			puts_(&t, "<node>");
+			put_value(&t, f[T_DIMM_NODES].s + node, nend - node);
+			puts_(&t, "</node>");
+		}
+		puts_(&t, "</target></memory>\n");
+		i = end + 1;
+		node = nend < f[T_DIMM_NODES].n ? nend + 1 : nend;
+	}
+	opt(&t, &f[T_BALLOON], "<memballoon model='", "'/>\n");
+	puts_(&t, "</devices>\n</domain>\n");
+	return t.buf;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *xml;
+	char *text;
 
 	if (size == 0)
 		return 0;
-	xml = malloc(size);
-	if (!xml)
+	text = malloc(size);
+	if (!text)
 		return 0;
-	memcpy(xml, data + 1, size - 1);
-	xml[size - 1] = '\0';
-	if (data[0] & 1)
-		fuzz_dimm(xml);
-	else
+	memcpy(text, data + 1, size - 1);
+	text[size - 1] = '\0';
+	if ((data[0] & 3) == 2) {
+		char *xml = build_template(text);
+
+		if (getenv("FUZZ_SHOW_ERRORS"))
+			fprintf(stderr, "%s", xml);
 		fuzz_domain(xml);
-	free(xml);
+		free(xml);
+	} else if (data[0] & 1) {
+		fuzz_dimm(text);
+	} else {
+		fuzz_domain(text);
+	}
+	free(text);
 	return 0;
 }
