@@ -150,7 +150,7 @@ static char *libvirt_normalise(const char *what, const char *xml)
 	snprintf(dir, sizeof(dir), "%s/kvm-demo.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir)) {
 		config_error("cannot create a private directory for libvirt's test driver in %s: %s",
-			 tmp && *tmp ? tmp : "/tmp", strerror(errno));
+			     tmp && *tmp ? tmp : "/tmp", strerror(errno));
 		return NULL;
 	}
 	snprintf(node, sizeof(node), "%s/node.xml", dir);
@@ -184,7 +184,7 @@ static char *libvirt_normalise(const char *what, const char *xml)
 	out = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
 	if (!out)
 		config_error("%s: libvirt cannot format the domain: %s", what,
-			 virGetLastErrorMessage());
+			     virGetLastErrorMessage());
 out:
 	if (dom)
 		virDomainFree(dom);
@@ -278,7 +278,7 @@ static int read_size(struct reader *rd, xmlNodePtr at, const char *value_expr,
 		ret = 1;
 	} else if (!parse_u64(value, &v) || scale == 0 || v > UINT64_MAX / scale) {
 		config_error("%s: cannot read size '%s' (unit '%s')", what, value,
-			 unit ? unit : "KiB");
+			     unit ? unit : "KiB");
 		ret = -1;
 	} else {
 		*bytes = v * scale;
@@ -293,7 +293,7 @@ static int check_page_aligned(const char *what, uint64_t bytes)
 	if (bytes % KD_PAGE_SIZE == 0)
 		return 0;
 	config_error("%s %" PRIu64 " KiB%s is not a multiple of the %llu KiB page size", what,
-		 bytes >> 10, bytes % 1024 ? " (plus some bytes)" : "", KD_PAGE_SIZE >> 10);
+		     bytes >> 10, bytes % 1024 ? " (plus some bytes)" : "", KD_PAGE_SIZE >> 10);
 	return -1;
 }
 
@@ -309,7 +309,7 @@ static int read_basics(struct reader *rd, struct vm_config *cfg)
 	cfg->name = xp_string(rd, NULL, "/domain/name");
 	if (!type || strcmp(type, "kvm") != 0) {
 		config_error("<domain type='%s'>: kvm-demo runs type='kvm' domains only",
-			 type ? type : "");
+			     type ? type : "");
 		goto out;
 	}
 	if (arch && strcmp(arch, "x86_64") != 0) {
@@ -326,7 +326,7 @@ static int read_basics(struct reader *rd, struct vm_config *cfg)
 	}
 	if (current && strcmp(current, vcpu) != 0) {
 		config_error("<vcpu current='%s'>: vCPU hotplug is not supported; use <vcpu>%s</vcpu> alone",
-			 current, current);
+			     current, current);
 		goto out;
 	}
 	cfg->nr_vcpus = (unsigned int)n;
@@ -356,7 +356,7 @@ static int read_backing(struct reader *rd, struct vm_config *cfg)
 		cfg->memfd = true;
 	} else {
 		config_error("<memoryBacking><source type='%s'>: kvm-demo supports 'memfd' and 'anonymous'",
-			 source);
+			     source);
 		goto out;
 	}
 	if (!access || strcmp(access, "private") == 0) {
@@ -438,7 +438,7 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 
 		if (!model || strcmp(model, "dimm") != 0) {
 			config_error("<memory model='%s'>: kvm-demo supports model='dimm' only",
-				 model ? model : "");
+				     model ? model : "");
 			free(model);
 			free(node);
 			goto out;
@@ -446,7 +446,7 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 		free(model);
 		if (cfg->nr_dimms == KD_MAX_DIMMS) {
 			config_error("<memory model='dimm'>: kvm-demo supports at most %u DIMMs",
-				 KD_MAX_DIMMS);
+				     KD_MAX_DIMMS);
 			free(node);
 			goto out;
 		}
@@ -474,19 +474,19 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 	/* What libvirt accepts and a hypervisor must refuse. */
 	if (cfg->nr_dimms > 0 && !cfg->has_max_memory) {
 		config_error("<memory model='dimm'>: %u hot-pluggable DIMM%s but no <maxMemory slots='N'>",
-			 cfg->nr_dimms, cfg->nr_dimms == 1 ? "" : "s");
+			     cfg->nr_dimms, cfg->nr_dimms == 1 ? "" : "s");
 		goto out;
 	}
 	if (cfg->has_max_memory && cfg->nr_dimms > cfg->max_slots) {
 		config_error("<memory model='dimm'>: %u DIMMs but <maxMemory slots='%u'>",
-			 cfg->nr_dimms, cfg->max_slots);
+			     cfg->nr_dimms, cfg->max_slots);
 		goto out;
 	}
 	if (cfg->has_max_memory && cfg->boot_ram + dimm_total > cfg->max_memory) {
 		config_error("<memory> %" PRIu64 " KiB (boot RAM %" PRIu64 " KiB + DIMMs %" PRIu64
-			 " KiB) is above <maxMemory> %" PRIu64 " KiB",
-			 (cfg->boot_ram + dimm_total) >> 10, cfg->boot_ram >> 10,
-			 dimm_total >> 10, cfg->max_memory >> 10);
+			     " KiB) is above <maxMemory> %" PRIu64 " KiB",
+			     (cfg->boot_ram + dimm_total) >> 10, cfg->boot_ram >> 10,
+			     dimm_total >> 10, cfg->max_memory >> 10);
 		goto out;
 	}
 	if (cfg->boot_ram == 0) {
@@ -495,7 +495,7 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 	}
 	if (cfg->boot_ram > KD_HOTPLUG_GPA - KD_HOTPLUG_GPA / 4) {
 		config_error("<memory>/<numa><cell> boot RAM %" PRIu64 " MiB: kvm-demo places boot RAM "
-			 "below 3 GiB", cfg->boot_ram >> 20);
+			     "below 3 GiB", cfg->boot_ram >> 20);
 		goto out;
 	}
 	{
@@ -503,8 +503,8 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 
 		if (hotplug > (uint64_t)KD_MAX_PDS * 1024 * MIB - KD_HOTPLUG_GPA) {
 			config_error("<maxMemory> %" PRIu64 " MiB: the hotplug window above 4 GiB "
-				 "may span at most %llu GiB", cfg->max_memory >> 20,
-				 (unsigned long long)KD_MAX_PDS - 4);
+				     "may span at most %llu GiB", cfg->max_memory >> 20,
+				     (unsigned long long)KD_MAX_PDS - 4);
 			goto out;
 		}
 	}
@@ -537,7 +537,7 @@ static int read_metadata(struct reader *rd, struct vm_config *cfg)
 	cfg->inject_flip = flip && strcmp(flip, "yes") == 0;
 	if (flip && !cfg->inject_flip && strcmp(flip, "no") != 0) {
 		config_error("<metadata><kd:selftest inject-flip='%s'> (namespace %s): expected 'yes' or 'no'",
-			 flip, KD_METADATA_NS);
+			     flip, KD_METADATA_NS);
 		free(flip);
 		free(passes);
 		return -1;
@@ -547,7 +547,7 @@ static int read_metadata(struct reader *rd, struct vm_config *cfg)
 		return 0;
 	if (!parse_u64(passes, &n) || n == 0 || n > 100000) {
 		config_error("<metadata><kd:selftest passes='%s'> (namespace %s): expected 1 to 100000",
-			 passes, KD_METADATA_NS);
+			     passes, KD_METADATA_NS);
 		free(passes);
 		return -1;
 	}
@@ -574,12 +574,12 @@ static int read_vdev(struct reader *rd, struct vm_config *cfg)
 		cfg->vdev_mode = KD_VDEV_MODE_HOSTILE;
 	} else if (mode && strcmp(mode, "off") != 0) {
 		config_error("<metadata><kd:vdev mode='%s'> (namespace %s): expected 'traffic', "
-			 "'hostile' or 'off'", mode, KD_METADATA_NS);
+			     "'hostile' or 'off'", mode, KD_METADATA_NS);
 		ret = -1;
 	}
 	if (ret == 0 && reqs && (!parse_u64(reqs, &n) || n == 0 || n > 1000000)) {
 		config_error("<metadata><kd:vdev requests='%s'> (namespace %s): expected 1 to 1000000",
-			 reqs, KD_METADATA_NS);
+			     reqs, KD_METADATA_NS);
 		ret = -1;
 	}
 	cfg->vdev_requests = (unsigned int)n;
