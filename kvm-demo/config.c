@@ -69,16 +69,35 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-/* libvirt's messages can span lines; the error must stay one line. */
+/*
+ * An error must stay one line, but libvirt's messages can span lines and
+ * values quoted from the XML can hold any character a reference names
+ * (&#10;, &#13;, &#9;): trailing blanks go, other control characters
+ * become spaces.
+ */
 static void one_line(char *s)
 {
 	size_t n = strlen(s);
 
-	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
 		s[--n] = '\0';
 	for (char *p = s; *p; p++)
-		if (*p == '\n')
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
+}
+
+/* kd_error() for the reader: one line, whatever the XML holds. */
+__attribute__((format(printf, 1, 2)))
+static void config_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	one_line(msg);
+	kd_error("%s", msg);
 }
 
 static void quiet_virt_error(void *opaque, virErrorPtr err)
@@ -108,7 +127,7 @@ static int check_well_formed(const char *what, const char *xml)
 
 		snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message : "cannot parse");
 		one_line(msg);
-		kd_error("%s: malformed XML at line %d: %s", what, e ? e->line : 0, msg);
+		config_error("%s: malformed XML at line %d: %s", what, e ? e->line : 0, msg);
 		return -1;
 	}
 	xmlFreeDoc(doc);
@@ -130,14 +149,14 @@ static char *libvirt_normalise(const char *what, const char *xml)
 
 	snprintf(dir, sizeof(dir), "%s/kvm-demo.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir)) {
-		kd_error("cannot create a private directory for libvirt's test driver in %s: %s",
-			 tmp && *tmp ? tmp : "/tmp", strerror(errno));
+		config_error("cannot create a private directory for libvirt's test driver in %s: %s",
+			     tmp && *tmp ? tmp : "/tmp", strerror(errno));
 		return NULL;
 	}
 	snprintf(node, sizeof(node), "%s/node.xml", dir);
 	f = fopen(node, "w");
 	if (!f || fputs("<node/>\n", f) < 0 || fclose(f) != 0) {
-		kd_error("cannot write %s: %s", node, strerror(errno));
+		config_error("cannot write %s: %s", node, strerror(errno));
 		goto out;
 	}
 	f = NULL;
@@ -150,7 +169,7 @@ static char *libvirt_normalise(const char *what, const char *xml)
 
 		snprintf(msg, sizeof(msg), "%s", virGetLastErrorMessage());
 		one_line(msg);
-		kd_error("cannot open libvirt's test driver (%s): %s", uri, msg);
+		config_error("cannot open libvirt's test driver (%s): %s", uri, msg);
 		goto out;
 	}
 	dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
@@ -159,13 +178,13 @@ static char *libvirt_normalise(const char *what, const char *xml)
 
 		snprintf(msg, sizeof(msg), "%s", virGetLastErrorMessage());
 		one_line(msg);
-		kd_error("%s: rejected by libvirt: %s", what, msg);
+		config_error("%s: rejected by libvirt: %s", what, msg);
 		goto out;
 	}
 	out = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
 	if (!out)
-		kd_error("%s: libvirt cannot format the domain: %s", what,
-			 virGetLastErrorMessage());
+		config_error("%s: libvirt cannot format the domain: %s", what,
+			     virGetLastErrorMessage());
 out:
 	if (dom)
 		virDomainFree(dom);
@@ -258,8 +277,8 @@ static int read_size(struct reader *rd, xmlNodePtr at, const char *value_expr,
 	if (!value) {
 		ret = 1;
 	} else if (!parse_u64(value, &v) || scale == 0 || v > UINT64_MAX / scale) {
-		kd_error("%s: cannot read size '%s' (unit '%s')", what, value,
-			 unit ? unit : "KiB");
+		config_error("%s: cannot read size '%s' (unit '%s')", what, value,
+			     unit ? unit : "KiB");
 		ret = -1;
 	} else {
 		*bytes = v * scale;
@@ -273,8 +292,8 @@ static int check_page_aligned(const char *what, uint64_t bytes)
 {
 	if (bytes % KD_PAGE_SIZE == 0)
 		return 0;
-	kd_error("%s %" PRIu64 " KiB%s is not a multiple of the %llu KiB page size", what,
-		 bytes >> 10, bytes % 1024 ? " (plus some bytes)" : "", KD_PAGE_SIZE >> 10);
+	config_error("%s %" PRIu64 " KiB%s is not a multiple of the %llu KiB page size", what,
+		     bytes >> 10, bytes % 1024 ? " (plus some bytes)" : "", KD_PAGE_SIZE >> 10);
 	return -1;
 }
 
@@ -289,25 +308,25 @@ static int read_basics(struct reader *rd, struct vm_config *cfg)
 
 	cfg->name = xp_string(rd, NULL, "/domain/name");
 	if (!type || strcmp(type, "kvm") != 0) {
-		kd_error("<domain type='%s'>: kvm-demo runs type='kvm' domains only",
-			 type ? type : "");
+		config_error("<domain type='%s'>: kvm-demo runs type='kvm' domains only",
+			     type ? type : "");
 		goto out;
 	}
 	if (arch && strcmp(arch, "x86_64") != 0) {
-		kd_error("<os><type arch='%s'>: kvm-demo runs x86_64 guests only", arch);
+		config_error("<os><type arch='%s'>: kvm-demo runs x86_64 guests only", arch);
 		goto out;
 	}
 	if (!vcpu || !parse_u64(vcpu, &n) || n == 0) {
-		kd_error("<vcpu>%s</vcpu>: expected a vCPU count", vcpu ? vcpu : "");
+		config_error("<vcpu>%s</vcpu>: expected a vCPU count", vcpu ? vcpu : "");
 		goto out;
 	}
 	if (n > KD_MAX_VCPUS) {
-		kd_error("<vcpu>%s</vcpu>: kvm-demo runs at most %u vCPUs", vcpu, KD_MAX_VCPUS);
+		config_error("<vcpu>%s</vcpu>: kvm-demo runs at most %u vCPUs", vcpu, KD_MAX_VCPUS);
 		goto out;
 	}
 	if (current && strcmp(current, vcpu) != 0) {
-		kd_error("<vcpu current='%s'>: vCPU hotplug is not supported; use <vcpu>%s</vcpu> alone",
-			 current, current);
+		config_error("<vcpu current='%s'>: vCPU hotplug is not supported; use <vcpu>%s</vcpu> alone",
+			     current, current);
 		goto out;
 	}
 	cfg->nr_vcpus = (unsigned int)n;
@@ -328,7 +347,7 @@ static int read_backing(struct reader *rd, struct vm_config *cfg)
 	int ret = -1;
 
 	if (xp_count(huge) > 0) {
-		kd_error("<memoryBacking><hugepages>: not supported by kvm-demo");
+		config_error("<memoryBacking><hugepages>: not supported by kvm-demo");
 		goto out;
 	}
 	if (!source || strcmp(source, "anonymous") == 0) {
@@ -336,8 +355,8 @@ static int read_backing(struct reader *rd, struct vm_config *cfg)
 	} else if (strcmp(source, "memfd") == 0) {
 		cfg->memfd = true;
 	} else {
-		kd_error("<memoryBacking><source type='%s'>: kvm-demo supports 'memfd' and 'anonymous'",
-			 source);
+		config_error("<memoryBacking><source type='%s'>: kvm-demo supports 'memfd' and 'anonymous'",
+			     source);
 		goto out;
 	}
 	if (!access || strcmp(access, "private") == 0) {
@@ -345,7 +364,7 @@ static int read_backing(struct reader *rd, struct vm_config *cfg)
 	} else if (strcmp(access, "shared") == 0) {
 		cfg->shared = true;
 	} else {
-		kd_error("<memoryBacking><access mode='%s'>: expected 'shared' or 'private'", access);
+		config_error("<memoryBacking><access mode='%s'>: expected 'shared' or 'private'", access);
 		goto out;
 	}
 	ret = 0;
@@ -378,7 +397,7 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 		uint64_t n = 0;
 
 		if (!slots || !parse_u64(slots, &n) || n > UINT32_MAX) {
-			kd_error("<maxMemory slots='%s'>: expected a slot count", slots ? slots : "");
+			config_error("<maxMemory slots='%s'>: expected a slot count", slots ? slots : "");
 			free(slots);
 			goto out;
 		}
@@ -418,22 +437,28 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 		char what[64];
 
 		if (!model || strcmp(model, "dimm") != 0) {
-			kd_error("<memory model='%s'>: kvm-demo supports model='dimm' only",
-				 model ? model : "");
+			config_error("<memory model='%s'>: kvm-demo supports model='dimm' only",
+				     model ? model : "");
 			free(model);
 			free(node);
 			goto out;
 		}
 		free(model);
 		if (cfg->nr_dimms == KD_MAX_DIMMS) {
-			kd_error("<memory model='dimm'>: kvm-demo supports at most %u DIMMs",
-				 KD_MAX_DIMMS);
+			config_error("<memory model='dimm'>: kvm-demo supports at most %u DIMMs",
+				     KD_MAX_DIMMS);
 			free(node);
 			goto out;
 		}
 		snprintf(what, sizeof(what), "<memory model='dimm'> #%d <target><size>", i);
 		if (read_size(rd, dev, "target/size", "target/size/@unit", what, &size) != 0 ||
 		    check_page_aligned(what, size) < 0) {
+			free(node);
+			goto out;
+		}
+		/* libvirt accepts an empty DIMM; a memory slot cannot be empty. */
+		if (size == 0) {
+			config_error("%s 0 KiB: a DIMM must hold memory", what);
 			free(node);
 			goto out;
 		}
@@ -448,45 +473,45 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 
 	/* What libvirt accepts and a hypervisor must refuse. */
 	if (cfg->nr_dimms > 0 && !cfg->has_max_memory) {
-		kd_error("<memory model='dimm'>: %u hot-pluggable DIMM%s but no <maxMemory slots='N'>",
-			 cfg->nr_dimms, cfg->nr_dimms == 1 ? "" : "s");
+		config_error("<memory model='dimm'>: %u hot-pluggable DIMM%s but no <maxMemory slots='N'>",
+			     cfg->nr_dimms, cfg->nr_dimms == 1 ? "" : "s");
 		goto out;
 	}
 	if (cfg->has_max_memory && cfg->nr_dimms > cfg->max_slots) {
-		kd_error("<memory model='dimm'>: %u DIMMs but <maxMemory slots='%u'>",
-			 cfg->nr_dimms, cfg->max_slots);
+		config_error("<memory model='dimm'>: %u DIMMs but <maxMemory slots='%u'>",
+			     cfg->nr_dimms, cfg->max_slots);
 		goto out;
 	}
 	if (cfg->has_max_memory && cfg->boot_ram + dimm_total > cfg->max_memory) {
-		kd_error("<memory> %" PRIu64 " KiB (boot RAM %" PRIu64 " KiB + DIMMs %" PRIu64
-			 " KiB) is above <maxMemory> %" PRIu64 " KiB",
-			 (cfg->boot_ram + dimm_total) >> 10, cfg->boot_ram >> 10,
-			 dimm_total >> 10, cfg->max_memory >> 10);
+		config_error("<memory> %" PRIu64 " KiB (boot RAM %" PRIu64 " KiB + DIMMs %" PRIu64
+			     " KiB) is above <maxMemory> %" PRIu64 " KiB",
+			     (cfg->boot_ram + dimm_total) >> 10, cfg->boot_ram >> 10,
+			     dimm_total >> 10, cfg->max_memory >> 10);
 		goto out;
 	}
 	if (cfg->boot_ram == 0) {
-		kd_error("<memory>: no boot RAM");
+		config_error("<memory>: no boot RAM");
 		goto out;
 	}
 	if (cfg->boot_ram > KD_HOTPLUG_GPA - KD_HOTPLUG_GPA / 4) {
-		kd_error("<memory>/<numa><cell> boot RAM %" PRIu64 " MiB: kvm-demo places boot RAM "
-			 "below 3 GiB", cfg->boot_ram >> 20);
+		config_error("<memory>/<numa><cell> boot RAM %" PRIu64 " MiB: kvm-demo places boot RAM "
+			     "below 3 GiB", cfg->boot_ram >> 20);
 		goto out;
 	}
 	{
 		uint64_t hotplug = cfg->has_max_memory ? cfg->max_memory - cfg->boot_ram : 0;
 
 		if (hotplug > (uint64_t)KD_MAX_PDS * 1024 * MIB - KD_HOTPLUG_GPA) {
-			kd_error("<maxMemory> %" PRIu64 " MiB: the hotplug window above 4 GiB "
-				 "may span at most %llu GiB", cfg->max_memory >> 20,
-				 (unsigned long long)KD_MAX_PDS - 4);
+			config_error("<maxMemory> %" PRIu64 " MiB: the hotplug window above 4 GiB "
+				     "may span at most %llu GiB", cfg->max_memory >> 20,
+				     (unsigned long long)KD_MAX_PDS - 4);
 			goto out;
 		}
 	}
 
 	balloon = xp_string(rd, NULL, "/domain/devices/memballoon/@model");
 	if (balloon && strcmp(balloon, "virtio") != 0 && strcmp(balloon, "none") != 0) {
-		kd_error("<memballoon model='%s'>: expected 'virtio' or 'none'", balloon);
+		config_error("<memballoon model='%s'>: expected 'virtio' or 'none'", balloon);
 		goto out;
 	}
 	cfg->balloon = balloon && strcmp(balloon, "virtio") == 0;
@@ -511,8 +536,8 @@ static int read_metadata(struct reader *rd, struct vm_config *cfg)
 	cfg->passes = 0;
 	cfg->inject_flip = flip && strcmp(flip, "yes") == 0;
 	if (flip && !cfg->inject_flip && strcmp(flip, "no") != 0) {
-		kd_error("<metadata><kd:selftest inject-flip='%s'> (namespace %s): expected 'yes' or 'no'",
-			 flip, KD_METADATA_NS);
+		config_error("<metadata><kd:selftest inject-flip='%s'> (namespace %s): expected 'yes' or 'no'",
+			     flip, KD_METADATA_NS);
 		free(flip);
 		free(passes);
 		return -1;
@@ -521,8 +546,8 @@ static int read_metadata(struct reader *rd, struct vm_config *cfg)
 	if (!passes)
 		return 0;
 	if (!parse_u64(passes, &n) || n == 0 || n > 100000) {
-		kd_error("<metadata><kd:selftest passes='%s'> (namespace %s): expected 1 to 100000",
-			 passes, KD_METADATA_NS);
+		config_error("<metadata><kd:selftest passes='%s'> (namespace %s): expected 1 to 100000",
+			     passes, KD_METADATA_NS);
 		free(passes);
 		return -1;
 	}
@@ -548,13 +573,13 @@ static int read_vdev(struct reader *rd, struct vm_config *cfg)
 	} else if (mode && strcmp(mode, "hostile") == 0) {
 		cfg->vdev_mode = KD_VDEV_MODE_HOSTILE;
 	} else if (mode && strcmp(mode, "off") != 0) {
-		kd_error("<metadata><kd:vdev mode='%s'> (namespace %s): expected 'traffic', "
-			 "'hostile' or 'off'", mode, KD_METADATA_NS);
+		config_error("<metadata><kd:vdev mode='%s'> (namespace %s): expected 'traffic', "
+			     "'hostile' or 'off'", mode, KD_METADATA_NS);
 		ret = -1;
 	}
 	if (ret == 0 && reqs && (!parse_u64(reqs, &n) || n == 0 || n > 1000000)) {
-		kd_error("<metadata><kd:vdev requests='%s'> (namespace %s): expected 1 to 1000000",
-			 reqs, KD_METADATA_NS);
+		config_error("<metadata><kd:vdev requests='%s'> (namespace %s): expected 1 to 1000000",
+			     reqs, KD_METADATA_NS);
 		ret = -1;
 	}
 	cfg->vdev_requests = (unsigned int)n;
@@ -571,12 +596,12 @@ static int read_config(struct vm_config *cfg)
 	rd.doc = xmlReadMemory(cfg->xml, (int)strlen(cfg->xml), "normalised.xml", NULL,
 			       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!rd.doc) {
-		kd_error("cannot parse libvirt's normalised XML");
+		config_error("cannot parse libvirt's normalised XML");
 		return -1;
 	}
 	rd.xp = xmlXPathNewContext(rd.doc);
 	if (!rd.xp || xmlXPathRegisterNs(rd.xp, BAD_CAST "kd", BAD_CAST KD_METADATA_NS) != 0) {
-		kd_error("cannot set up XPath: out of memory");
+		config_error("cannot set up XPath: out of memory");
 		goto out;
 	}
 	if (read_basics(&rd, cfg) < 0 || read_backing(&rd, cfg) < 0 ||
@@ -602,14 +627,14 @@ int config_load(struct vm_config *cfg, const char *path)
 		snprintf(what, sizeof(what), "config %s", path);
 		xml = read_file(path);
 		if (!xml) {
-			kd_error("cannot read config %s: %s", path, strerror(errno));
+			config_error("cannot read config %s: %s", path, strerror(errno));
 			return -1;
 		}
 	} else {
 		snprintf(what, sizeof(what), "built-in config");
 		xml = strdup(kd_default_domain_xml);
 		if (!xml) {
-			kd_error("out of memory");
+			config_error("out of memory");
 			return -1;
 		}
 	}
@@ -629,6 +654,60 @@ int config_load_string(struct vm_config *cfg, const char *what, const char *xml)
 		config_free(cfg);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * The fragment alone must be one <memory> element: anything more (a second
+ * DIMM, another device) would be spliced in too, and attach-device plugs
+ * one DIMM.
+ */
+static bool one_memory_element(const char *fragment)
+{
+	xmlDocPtr doc = xmlReadMemory(fragment, (int)strlen(fragment), "fragment.xml", NULL,
+				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	bool ok = root && !root->ns && xmlStrcmp(root->name, BAD_CAST "memory") == 0;
+
+	xmlFreeDoc(doc);
+	return ok;
+}
+
+int config_parse_dimm(const char *base, const char *fragment, uint64_t *size,
+		      unsigned int *node, char *err, size_t errlen)
+{
+	struct vm_config cfg;
+	const char *pos;
+	char *full;
+	int ret;
+
+	if (!one_memory_element(fragment)) {
+		snprintf(err, errlen, "expected one <memory model='dimm'> element");
+		return -1;
+	}
+	pos = strstr(base, "</devices>");
+	if (!pos) {
+		snprintf(err, errlen, "the current definition has no <devices>");
+		return -1;
+	}
+	if (asprintf(&full, "%.*s%s\n%s", (int)(pos - base), base, fragment, pos) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ret = config_load_string(&cfg, "the DIMM definition", full);
+	free(full);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", kd_last_error());
+		return -1;
+	}
+	if (cfg.nr_dimms == 0) {
+		config_free(&cfg);
+		snprintf(err, errlen, "the fragment holds no <memory model='dimm'>");
+		return -1;
+	}
+	*size = cfg.dimms[cfg.nr_dimms - 1].size;
+	*node = cfg.dimms[cfg.nr_dimms - 1].node;
+	config_free(&cfg);
 	return 0;
 }
 

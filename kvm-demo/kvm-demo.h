@@ -86,6 +86,15 @@ int config_load(struct vm_config *cfg, const char *path);
 /* The same for a definition in memory; WHAT names it in errors. */
 int config_load_string(struct vm_config *cfg, const char *what, const char *xml);
 void config_free(struct vm_config *cfg);
+/*
+ * A <memory model='dimm'> FRAGMENT checked the way a domain is: spliced
+ * into BASE (a domain definition) before </devices>, then through
+ * config_load_string() (libvirt's validation and kvm-demo's checks).
+ * Returns 0 with the new DIMM's size and NUMA node, or -1 with one line
+ * naming the problem in ERR.
+ */
+int config_parse_dimm(const char *base, const char *fragment, uint64_t *size,
+		      unsigned int *node, char *err, size_t errlen);
 
 /* ---- memory.c: RAM regions, one KVM memory slot each ---- */
 

@@ -272,44 +272,18 @@ int memops_unplug(struct vm *vm, unsigned int slot, char *err, size_t errlen)
 	return ret;
 }
 
-/*
- * A <memory model='dimm'> fragment, checked the way the domain is: spliced
- * into the current definition, which then goes through config_load_string()
- * (libvirt's validation and kvm-demo's own checks). Returns the new DIMM's
- * size and node.
- */
+/* A <memory model='dimm'> fragment, checked against the definition now. */
 static int parse_dimm_fragment(struct vm *vm, const char *xml, uint64_t *size,
 			       unsigned int *node, char *err, size_t errlen)
 {
 	char *base = memops_dumpxml(vm);
-	char *pos, *full;
-	struct vm_config cfg;
 	int ret;
 
 	if (!base)
 		return ctl_err(err, errlen, "out of memory");
-	if (!strstr(xml, "<memory") || strstr(xml, "<domain")) {
-		free(base);
-		return ctl_err(err, errlen, "expected one <memory model='dimm'> element");
-	}
-	pos = strstr(base, "</devices>");
-	if (!pos || asprintf(&full, "%.*s%s\n%s", (int)(pos - base), base, xml, pos) < 0) {
-		free(base);
-		return ctl_err(err, errlen, "the current definition has no <devices>");
-	}
+	ret = config_parse_dimm(base, xml, size, node, err, errlen);
 	free(base);
-	ret = config_load_string(&cfg, "the DIMM definition", full);
-	free(full);
-	if (ret < 0)
-		return ctl_err(err, errlen, "%s", kd_last_error());
-	if (cfg.nr_dimms == 0) {
-		config_free(&cfg);
-		return ctl_err(err, errlen, "the fragment holds no <memory model='dimm'>");
-	}
-	*size = cfg.dimms[cfg.nr_dimms - 1].size;
-	*node = cfg.dimms[cfg.nr_dimms - 1].node;
-	config_free(&cfg);
-	return 0;
+	return ret;
 }
 
 int memops_hotplug_xml(struct vm *vm, const char *xml, char *err, size_t errlen)
