@@ -479,34 +479,41 @@ static uint64_t run_invalidate(void *arg, uint64_t ops)
 }
 
 /*
- * Measure libmmn and the rwlock baseline on IC's ranges, c->reps times
- * each, and report them as figure KEY.
+ * Measure RUN(CTX, ops) for libmmn (*BASELINE false) and the rwlock
+ * baseline (true), alternately, c->reps times each, and add both series
+ * to figure F in ns/op.
  */
-static void measure_invalidate(const struct bench_config *c, struct inval_ctx *ic,
-			       const char *key, const char *what)
+static void measure_lib_vs_rwlock(const struct bench_config *c,
+				  uint64_t (*run)(void *ctx, uint64_t ops), void *ctx,
+				  bool *baseline, struct figure *f)
 {
 	double lib[REPORT_MAX_REPS], base[REPORT_MAX_REPS];
 	uint64_t ops_lib, ops_base;
-	struct figure *f;
 
-	ic->baseline = false;
-	ops_lib = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
-	ic->baseline = true;
-	ops_base = calibrate(run_invalidate, ic, c->min_rep_ns, 1ull << 30);
+	*baseline = false;
+	ops_lib = calibrate(run, ctx, c->min_rep_ns, 1ull << 30);
+	*baseline = true;
+	ops_base = calibrate(run, ctx, c->min_rep_ns, 1ull << 30);
 	for (unsigned int r = 0; r < c->reps; r++) {
 		double v;
 
-		ic->baseline = false;
-		REPEAT_UNDISTURBED(1, v = (double)run_invalidate(ic, ops_lib) / (double)ops_lib,
-				   lib[r] = v);
-		ic->baseline = true;
-		REPEAT_UNDISTURBED(1, v = (double)run_invalidate(ic, ops_base) / (double)ops_base,
-				   base[r] = v);
+		*baseline = false;
+		REPEAT_UNDISTURBED(1, v = (double)run(ctx, ops_lib) / (double)ops_lib, lib[r] = v);
+		*baseline = true;
+		REPEAT_UNDISTURBED(1, v = (double)run(ctx, ops_base) / (double)ops_base, base[r] = v);
 	}
-	f = report_figure("invalidate", key, "ns/op", LOWER_IS_BETTER, "%s", what);
 	report_series(f, "libmmn", lib, c->reps, NULL);
 	report_series(f, "rwlock", base, c->reps, NULL);
 	group_mark(f);
+}
+
+/* Measure libmmn and the rwlock baseline on IC's ranges as figure KEY. */
+static void measure_invalidate(const struct bench_config *c, struct inval_ctx *ic,
+			       const char *key, const char *what)
+{
+	struct figure *f = report_figure("invalidate", key, "ns/op", LOWER_IS_BETTER, "%s", what);
+
+	measure_lib_vs_rwlock(c, run_invalidate, ic, &ic->baseline, f);
 }
 
 void fig_invalidate(const struct bench_config *c)
@@ -591,8 +598,6 @@ void fig_insert_remove(const struct bench_config *c)
 		       " per-fault pattern), ns/op (baseline: rwlock + sorted array insert"
 		       " + remove)");
 	for (unsigned int s = 0; s < 2; s++) {
-		double lib[REPORT_MAX_REPS], base[REPORT_MAX_REPS];
-		uint64_t ops_lib, ops_base;
 		struct fixture fx;
 		struct figure *f;
 		char key[64];
@@ -602,26 +607,10 @@ void fig_insert_remove(const struct bench_config *c)
 		ic->fx = &fx;
 		for (unsigned int i = 0; i < RANGES; i++)
 			ic->page[i] = fixture_gap_page(&fx, bench_rand(&seed));
-		ic->baseline = false;
-		ops_lib = calibrate(run_insert_remove, ic, c->min_rep_ns, 1ull << 30);
-		ic->baseline = true;
-		ops_base = calibrate(run_insert_remove, ic, c->min_rep_ns, 1ull << 30);
-		for (unsigned int r = 0; r < c->reps; r++) {
-			double v;
-
-			ic->baseline = false;
-			REPEAT_UNDISTURBED(1, v = (double)run_insert_remove(ic, ops_lib) / (double)ops_lib,
-					   lib[r] = v);
-			ic->baseline = true;
-			REPEAT_UNDISTURBED(1, v = (double)run_insert_remove(ic, ops_base) / (double)ops_base,
-					   base[r] = v);
-		}
 		snprintf(key, sizeof(key), "insert_remove.n%zu", sizes[s]);
 		f = report_figure("insert_remove", key, "ns/op", LOWER_IS_BETTER,
 				  "among %zu others", sizes[s]);
-		report_series(f, "libmmn", lib, c->reps, NULL);
-		report_series(f, "rwlock", base, c->reps, NULL);
-		group_mark(f);
+		measure_lib_vs_rwlock(c, run_insert_remove, ic, &ic->baseline, f);
 		fixture_fini(&fx);
 	}
 	free(ic);
