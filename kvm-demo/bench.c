@@ -25,7 +25,6 @@
 #define _GNU_SOURCE
 #include "config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,14 +46,6 @@ static struct {
 	bool started;
 	struct kd_bench_marks marks;
 } bench;
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* Waits for t_running of the last move; false on timeout or stop. */
 static bool wait_running(struct vm *vm)
@@ -105,7 +96,7 @@ static void *bench_main(void *arg)
 	/* Device traffic first: the drain figure needs a reader. */
 	vdev_counts(vm, &ok0, &errors);
 	while (ok0 == 0 && !atomic_load(&vm->stopping) && kd_now() < deadline) {
-		sleep_ms(20);
+		kd_sleep_ms(20);
 		vdev_counts(vm, &ok0, &errors);
 	}
 	if (atomic_load(&vm->stopping))
@@ -118,7 +109,7 @@ static void *bench_main(void *arg)
 	for (unsigned int i = 0; i < BENCH_WARMUP + bench.reps; i++) {
 		const struct kd_bench_marks *m = &bench.marks;
 
-		sleep_ms(BENCH_SETTLE_MS);
+		kd_sleep_ms(BENCH_SETTLE_MS);
 		if (i == BENCH_WARMUP)
 			vdev_counts(vm, &ok0, &errors);
 		pthread_mutex_lock(&vm->pause_lock);

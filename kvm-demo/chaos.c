@@ -14,7 +14,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kvm-demo.h"
@@ -59,13 +58,6 @@ static uint64_t rnd(void)
 	return chaos.rng * 0x2545f4914f6cdd1dull;
 }
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* A random region index holding memory: DIMMs only when DIMMS_ONLY. */
 static int pick_slot(struct vm *vm, bool dimms_only)
 {
@@ -108,7 +100,7 @@ static int one_op(struct vm *vm, enum chaos_kind k, char *err, size_t errlen)
 		slot = pick_slot(vm, false);
 		if (slot < 0 || memops_protect(vm, (unsigned int)slot, true, err, errlen) < 0)
 			return -1;
-		sleep_ms(10 + (unsigned int)(rnd() % 150));	/* a snapshot pass */
+		kd_sleep_ms(10 + (unsigned int)(rnd() % 150));	/* a snapshot pass */
 		return memops_protect(vm, (unsigned int)slot, false, err, errlen);
 	case K_RECLAIM:
 		return memops_reclaim(vm) < 0 ? -1 : 0;
@@ -175,7 +167,7 @@ static void *chaos_thread(void *arg)
 		unsigned int kinds = chaos.nr_parts ? K_COUNT : K_PARTICIPANT;
 		enum chaos_kind k = (enum chaos_kind)(n < kinds ? n : rnd() % kinds);
 
-		sleep_ms(5 + (unsigned int)(rnd() % 100));
+		kd_sleep_ms(5 + (unsigned int)(rnd() % 100));
 		err[0] = 0;
 		if (one_op(vm, k, err, sizeof(err)) == 0) {
 			chaos.ok[k]++;

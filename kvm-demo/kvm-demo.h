@@ -406,6 +406,7 @@ void kd_error(const char *fmt, ...);
 /* The calling thread's last kd_error() message, for control replies. */
 const char *kd_last_error(void);
 double kd_now(void);		/* CLOCK_MONOTONIC seconds */
+void kd_sleep_ms(unsigned int ms);	/* the whole time, across signals */
 
 extern const unsigned char kd_guest_image[];
 extern const unsigned char kd_guest_image_end[];
