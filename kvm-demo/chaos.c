@@ -28,6 +28,14 @@ static const char *const kind_names[K_COUNT] = {
 };
 
 #define MAX_PARTICIPANTS 8
+#define HISTORY 16		/* operations remembered for a post-mortem */
+
+struct op_record {
+	double start, end;	/* seconds since the chaos started */
+	enum chaos_kind kind;
+	bool ok;
+	char what[120];		/* the operation's own message */
+};
 
 static struct {
 	const struct chaos_participant *parts[MAX_PARTICIPANTS];
@@ -38,7 +46,9 @@ static struct {
 	unsigned int seconds;
 	uint64_t rng;
 	uint64_t ok[K_COUNT], failed[K_COUNT];
-	double pause_us_remap_max;
+	double t0;
+	struct op_record history[HISTORY];
+	unsigned int nr_ops;	/* history[nr_ops % HISTORY] is the next */
 } chaos;
 
 int chaos_register(const struct chaos_participant *p)
@@ -151,6 +161,26 @@ static bool keep_going(struct vm *vm, double end)
 	return now < end || (now < end + grace && !every_kind_done());
 }
 
+/* The last HISTORY operations: what ran when the VM stopped early? */
+static void print_history(struct vm *vm, FILE *f)
+{
+	unsigned int n = chaos.nr_ops < HISTORY ? chaos.nr_ops : HISTORY;
+	double stop_time;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	stop_time = vm->stop_time;
+	pthread_mutex_unlock(&vm->stop_lock);
+	fprintf(f, "kvm-demo: chaos: the VM stopped at %.3f s; the last %u operations:\n",
+		stop_time - chaos.t0, n);
+	for (unsigned int i = chaos.nr_ops - n; i < chaos.nr_ops; i++) {
+		const struct op_record *r = &chaos.history[i % HISTORY];
+
+		fprintf(f, "kvm-demo: chaos:   %8.3f-%8.3f s %-15s %s%s%s\n", r->start, r->end,
+			kind_names[r->kind], r->ok ? "ok" : "failed", r->what[0] ? ": " : "",
+			r->what);
+	}
+}
+
 static void *chaos_thread(void *arg)
 {
 	struct vm *vm = arg;
@@ -167,9 +197,17 @@ static void *chaos_thread(void *arg)
 		unsigned int kinds = chaos.nr_parts ? K_COUNT : K_PARTICIPANT;
 		enum chaos_kind k = (enum chaos_kind)(n < kinds ? n : rnd() % kinds);
 
+		struct op_record *r = &chaos.history[chaos.nr_ops % HISTORY];
+
 		kd_sleep_ms(5 + (unsigned int)(rnd() % 100));
 		err[0] = 0;
-		if (one_op(vm, k, err, sizeof(err)) == 0) {
+		r->kind = k;
+		r->start = kd_now() - chaos.t0;
+		r->ok = one_op(vm, k, err, sizeof(err)) == 0;
+		r->end = kd_now() - chaos.t0;
+		snprintf(r->what, sizeof(r->what), "%s", err);
+		chaos.nr_ops++;
+		if (r->ok) {
 			chaos.ok[k]++;
 		} else {
 			chaos.failed[k]++;
@@ -193,6 +231,7 @@ int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed)
 	chaos.vm = vm;
 	chaos.seconds = seconds;
 	chaos.rng = seed ? seed : 1;
+	chaos.t0 = kd_now();
 	printf("kvm-demo: chaos: %u s of random operations, seed %" PRIu64 "\n", seconds, seed);
 	if (pthread_create(&chaos.thread, NULL, chaos_thread, vm) != 0) {
 		kd_error("--chaos: cannot start its thread");
@@ -229,6 +268,7 @@ bool chaos_finish(struct vm *vm, FILE *f)
 	if (vm->stop_reason != VM_STOP_CONTROL) {
 		fprintf(f, "kvm-demo: chaos: BROKEN: the VM stopped before the end (guest result %d)\n",
 			vm->guest_result);
+		print_history(vm, f);
 		broken = true;
 	}
 	if (atomic_load(&c->stale_exits)) {

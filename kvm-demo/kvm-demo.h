@@ -40,6 +40,10 @@ struct mmn_state;
 #define KD_PAGE_SIZE		4096ull
 #define KD_MAX_DIMMS		16u
 
+/* Segment selectors in the GDT vm.c builds. */
+#define KD_SEL_CODE64		0x08
+#define KD_SEL_DATA		0x10
+
 /* Exit statuses besides the guest's own result (0 pass, 1 fail). */
 #define KD_EXIT_USAGE		2	/* bad option or bad input: nothing started */
 #define KD_EXIT_HOST		3	/* KVM or host failure, or the guest crashed */
@@ -347,6 +351,7 @@ struct vm {
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;	/* protected by stop_lock */
 	int guest_result;			/* protected by stop_lock */
+	double stop_time;			/* kd_now() of the stop; stop_lock */
 	atomic_bool stopping;			/* read by vCPU threads before KVM_RUN */
 	atomic_uint running_vcpus;		/* vCPU threads not yet finished */
 	int stop_fd;				/* eventfd: written once on the first stop */

@@ -66,8 +66,9 @@ static void usage(FILE *f)
 	      "  --unplug-timeout MS  how long the guest may take to answer (default 20000)\n"
 	      "  --bench REPS    time REPS moves of boot RAM under device traffic (slot\n"
 	      "                  remap, quiescence, device drain), print them for make bench\n"
-	      "  --inject deaf-guest|unbracketed  testing: a guest that never answers the\n"
-	      "                  mailbox, or one change behind libmmn's back\n"
+	      "  --inject deaf-guest|guest-crash|unbracketed  testing: a guest that never\n"
+	      "                  answers the mailbox, one that crashes at boot (an invalid\n"
+	      "                  instruction), or one change behind libmmn's back\n"
 	      "  --check         report whether KVM is usable here; exit 0 if so, else 1\n", f);
 }
 
@@ -247,8 +248,11 @@ static void summary(struct vm *vm, double t_start, double t_run, double t_end)
 		slots_bytes += vm->regions[i].size;
 	switch (vm->stop_reason) {
 	case VM_STOP_GUEST:
-		printf("kvm-demo: guest %s (result %d)\n",
-		       vm->guest_result == 0 ? "passed" : "FAILED", vm->guest_result);
+		printf("kvm-demo: guest %s (result %d%s)\n",
+		       vm->guest_result == KD_RESULT_PASS ? "passed" : "FAILED", vm->guest_result,
+		       vm->guest_result == KD_RESULT_MISMATCH ? ": memory mismatch"
+		       : vm->guest_result == KD_RESULT_BAD_BOOT ? ": bad boot info"
+		       : vm->guest_result == KD_RESULT_EXCEPTION ? ": a CPU exception" : "");
 		break;
 	case VM_STOP_SIGNAL:
 		printf("kvm-demo: stopped by a signal before the guest finished\n");
@@ -291,7 +295,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 0;
 	const char *script_path = NULL;
 	struct ctl_server ctl;
-	bool broken = false, inject_deaf = false, inject_unbracketed = false;
+	bool broken = false, inject_deaf = false, inject_crash = false, inject_unbracketed = false;
 	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
@@ -360,10 +364,13 @@ int main(int argc, char **argv)
 		case 'I':
 			if (strcmp(optarg, "deaf-guest") == 0) {
 				inject_deaf = true;
+			} else if (strcmp(optarg, "guest-crash") == 0) {
+				inject_crash = true;
 			} else if (strcmp(optarg, "unbracketed") == 0) {
 				inject_unbracketed = true;
 			} else {
-				kd_error("--inject '%s': expected deaf-guest or unbracketed", optarg);
+				kd_error("--inject '%s': expected deaf-guest, guest-crash or "
+					 "unbracketed", optarg);
 				return KD_EXIT_USAGE;
 			}
 			break;
@@ -445,6 +452,8 @@ int main(int argc, char **argv)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 		if (inject_deaf && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
+		if (inject_crash && vm.mailbox)
+			vm.mailbox->flags |= KD_MB_F_CRASH;
 		if (chaos_s && vdev_chaos_enable(&vm) < 0)
 			created = -1;
 	}

@@ -22,10 +22,6 @@
 
 #include "kvm-demo.h"
 
-/* Segment selectors in the GDT vm.c builds. */
-#define SEL_CODE64	0x08
-#define SEL_DATA	0x10
-
 #define CR0_PE		(1u << 0)
 #define CR0_MP		(1u << 1)
 #define CR0_ET		(1u << 4)
@@ -119,13 +115,13 @@ static int setup_long_mode(struct vm *vm, struct vcpu *vcpu)
 		kd_error("vCPU %u: KVM_GET_SREGS: %s", vcpu->index, strerror(errno));
 		return -1;
 	}
-	flat_segment(&sregs.cs, SEL_CODE64, true);
-	flat_segment(&sregs.ds, SEL_DATA, false);
+	flat_segment(&sregs.cs, KD_SEL_CODE64, true);
+	flat_segment(&sregs.ds, KD_SEL_DATA, false);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.gdt.base = KD_GDT_GPA;
 	sregs.gdt.limit = 3 * 8 - 1;
-	sregs.idt.base = 0;
-	sregs.idt.limit = 0;		/* no IDT: an exception ends in a shutdown exit */
+	sregs.idt.base = KD_IDT_GPA;
+	sregs.idt.limit = KD_NR_VECTORS * 16 - 1;
 	sregs.cr3 = KD_PML4_GPA;
 	sregs.cr4 = CR4_PAE;
 	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;

@@ -28,7 +28,10 @@
 #define GIB		(1ull << 30)
 #define PTE_P		(1ull << 0)
 #define PTE_RW		(1ull << 1)
+#define PTE_A		(1ull << 5)
+#define PTE_D		(1ull << 6)
 #define PTE_PS		(1ull << 7)
+#define GATE_INTR64	0x8eull		/* present, DPL 0, 64-bit interrupt gate */
 #define KVM_API		12
 /* Where KVM may put the TSS it needs on Intel hosts: above RAM, below 4 GiB. */
 #define KD_TSS_GPA	0xfffbd000ull
@@ -51,6 +54,12 @@ int vm_check_image(const struct vm_config *cfg, const void *image, size_t size)
 	    h->end_gpa < KD_IMAGE_GPA + size) {
 		kd_error("guest image (%zu bytes): bad header (entry 0x%x, end 0x%" PRIx64 ")",
 			 size, h->entry_gpa, h->end_gpa);
+		return -1;
+	}
+	if (h->vectors_gpa < KD_IMAGE_GPA + sizeof(*h) ||
+	    h->vectors_gpa + KD_NR_VECTORS * KD_VECTOR_STUB_SIZE > KD_IMAGE_GPA + size) {
+		kd_error("guest image (%zu bytes): exception stubs at 0x%x lie outside it", size,
+			 h->vectors_gpa);
 		return -1;
 	}
 	if (h->end_gpa > cfg->boot_ram) {
@@ -135,6 +144,7 @@ static int load_guest(struct vm *vm)
 {
 	const struct kd_image_header *h = vm->image;
 	uint64_t *gdt = memory_gpa_to_hva(vm, KD_GDT_GPA, 3 * 8);
+	uint64_t *idt = memory_gpa_to_hva(vm, KD_IDT_GPA, KD_NR_VECTORS * 16);
 	uint64_t *pml4 = memory_gpa_to_hva(vm, KD_PML4_GPA, KD_PAGE_SIZE);
 	uint64_t *pdpt = memory_gpa_to_hva(vm, KD_PDPT_GPA, KD_PAGE_SIZE);
 	unsigned int nr_pd = (unsigned int)(vm->map_end / GIB);
@@ -143,14 +153,24 @@ static int load_guest(struct vm *vm)
 	void *image = memory_gpa_to_hva(vm, KD_IMAGE_GPA, h->end_gpa - KD_IMAGE_GPA);
 	uint64_t test_start = align_up(h->end_gpa, 64 * 1024);
 
-	if (!gdt || !pml4 || !pdpt || !pd || !bi || !image || nr_pd > KD_MAX_PDS) {
+	if (!gdt || !idt || !pml4 || !pdpt || !pd || !bi || !image || nr_pd > KD_MAX_PDS) {
 		kd_error("boot RAM of %" PRIu64 " KiB cannot hold the boot structures",
 			 vm->cfg->boot_ram >> 10);
 		return -1;
 	}
+	/* Accessed bits set, as in the vCPUs' segment registers: no GDT writes. */
 	gdt[0] = 0;
-	gdt[1] = 0x00af9a000000ffffull;		/* 64-bit code, DPL 0 */
-	gdt[2] = 0x00cf92000000ffffull;		/* data, DPL 0 */
+	gdt[1] = 0x00af9b000000ffffull;		/* 64-bit code, DPL 0 */
+	gdt[2] = 0x00cf93000000ffffull;		/* data, DPL 0 */
+
+	/* Every exception goes to the guest's stub, which reports it. */
+	for (unsigned int v = 0; v < KD_NR_VECTORS; v++) {
+		uint64_t stub = h->vectors_gpa + (uint64_t)v * KD_VECTOR_STUB_SIZE;
+
+		idt[2 * v] = (stub & 0xffff) | (uint64_t)KD_SEL_CODE64 << 16 |
+			     GATE_INTR64 << 40 | (stub >> 16 & 0xffff) << 48;
+		idt[2 * v + 1] = stub >> 32;
+	}
 
 	pml4[0] = KD_PDPT_GPA | PTE_P | PTE_RW;
 	for (unsigned int i = 0; i < nr_pd; i++) {
@@ -265,6 +285,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int result)
 	if (first) {
 		vm->stop_reason = reason;
 		vm->guest_result = result;
+		vm->stop_time = kd_now();
 		/* stopping before immediate_exit: see the comment at the top of vcpu.c. */
 		atomic_store(&vm->stopping, true);
 		for (unsigned int i = 0; i < vm->nr_vcpus; i++)

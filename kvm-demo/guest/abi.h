@@ -7,6 +7,19 @@
 #ifndef KVM_DEMO_GUEST_ABI_H
 #define KVM_DEMO_GUEST_ABI_H
 
+/* The guest's verdict on KD_PORT_RESULT, which is kvm-demo's exit status. */
+#define KD_RESULT_PASS		0
+#define KD_RESULT_MISMATCH	1	/* memory did not hold what was written */
+#define KD_RESULT_BAD_BOOT	2	/* the boot info makes no sense */
+#define KD_RESULT_EXCEPTION	3	/* the guest crashed: a CPU exception */
+
+/* Exceptions: vectors 0-31, each a stub of fixed size in the image. */
+#define KD_NR_VECTORS		32
+#define KD_VECTOR_STUB_SIZE	16
+
+#define KD_IMAGE_MAGIC		0x4d4d4e4b	/* "KNMM": struct kd_image_header */
+
+#ifndef __ASSEMBLER__	/* entry.S needs the constants above only */
 #include <stdint.h>
 
 /* Boot RAM layout (guest-physical, identity-mapped). */
@@ -16,6 +29,7 @@
 #define KD_PDPT_GPA		0x4000ull
 #define KD_PD_GPA		0x5000ull	/* KD_MAX_PDS pages, 1 GiB each */
 #define KD_MAX_PDS		64u
+#define KD_IDT_GPA		0x46000ull	/* KD_NR_VECTORS 16-byte gates */
 #define KD_STACKS_GPA		0x80000ull	/* KD_STACK_SIZE per vCPU */
 #define KD_STACK_SIZE		0x8000ull
 #define KD_MAX_VCPUS		16u
@@ -26,16 +40,17 @@
 
 /* I/O ports. */
 #define KD_PORT_SERIAL		0x3f8	/* 16550 THR; LSR at +5 */
-#define KD_PORT_RESULT		0x510	/* out32: 0 pass, else failure; ends the VM */
+#define KD_PORT_RESULT		0x510	/* out32: a KD_RESULT_*; ends the VM */
 #define KD_PORT_VERIFIED	0x514	/* out32: pages verified against their pattern */
 #define KD_PORT_FILLED		0x518	/* out32: page number (GPA / 4 KiB) of a range just filled */
 
 /* The first bytes of the flat image. */
-#define KD_IMAGE_MAGIC		0x4d4d4e4b	/* "KNMM" */
 struct kd_image_header {
 	uint32_t magic;
 	uint32_t entry_gpa;	/* the 64-bit entry point */
 	uint64_t end_gpa;	/* end of the loaded image, .bss included */
+	uint32_t vectors_gpa;	/* KD_NR_VECTORS exception stubs */
+	uint32_t reserved;
 };
 
 #define KD_BOOT_MAGIC		0x544f4f42	/* "BOOT" */
@@ -91,6 +106,7 @@ struct kd_mailbox {
 };
 #define KD_MB_F_QUIET		(1u << 0)	/* one progress line per 64 passes */
 #define KD_MB_F_DEAF		(1u << 1)	/* testing: never answer, like a hung guest */
+#define KD_MB_F_CRASH		(1u << 2)	/* testing: vCPU 0 executes UD2 at boot */
 
 /* ---- The vhost-like device (vdev): a virtio split ring, ports only ---- */
 /*
@@ -201,4 +217,5 @@ static inline uint64_t kd_vdev_fnv1a(uint64_t h, const volatile uint8_t *p, uint
 }
 /* ---- end of the vdev block ---- */
 
+#endif /* !__ASSEMBLER__ */
 #endif

@@ -35,9 +35,9 @@ void layout_init(struct guest_layout *l, const struct kd_boot_info *bi)
 	rebuild(l);
 }
 
-bool mailbox_quiet(void)
+bool mailbox_flag(uint32_t flag)
 {
-	return mb->flags & KD_MB_F_QUIET;
+	return mb->flags & flag;
 }
 
 static int32_t apply(struct guest_layout *l, uint32_t cmd, uint64_t gpa, uint64_t size)

@@ -20,6 +20,7 @@ struct guest_layout {
 void layout_init(struct guest_layout *l, const struct kd_boot_info *bi);
 /* vCPU 0, between passes, others waiting: true when the layout changed. */
 bool mailbox_poll(struct guest_layout *l);
-bool mailbox_quiet(void);
+/* KD_MB_F_*: what the host asked for before boot. */
+bool mailbox_flag(uint32_t flag);
 
 #endif

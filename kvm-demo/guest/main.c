@@ -25,6 +25,7 @@
 #define PAGE_SIZE 4096ull
 
 void guest_main(uint32_t cpu);
+void guest_exception(const uint64_t *frame, uint64_t cr2);
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -139,9 +140,33 @@ static uint32_t failed;
 static void fail(void)
 {
 	__atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
-	outl(KD_PORT_RESULT, 1);
+	outl(KD_PORT_RESULT, KD_RESULT_MISMATCH);
 	for (;;)
 		__asm__ volatile("cli; hlt");
+}
+
+static const char *const exception_names[KD_NR_VECTORS] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF (old)", "#TS",
+	"#NP", "#SS", "#GP", "#PF", "reserved", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+};
+
+/*
+ * Any CPU exception: entry.S's stubs land here with FRAME = vector, error
+ * code, RIP, CS, RFLAGS, RSP, SS. Nothing here is expected; say what it was
+ * (a shutdown exit would say nothing) and end the VM.
+ */
+void guest_exception(const uint64_t *frame, uint64_t cr2)
+{
+	uint64_t vector = frame[0], rsp = frame[5];
+	const char *name = vector < KD_NR_VECTORS && exception_names[vector] ?
+			   exception_names[vector] : "reserved";
+	uint64_t cpu = (rsp - KD_STACKS_GPA) / KD_STACK_SIZE;
+
+	/* The print lock may be held by this very vCPU: take no lock. */
+	__atomic_store_n(&print_lock, 0, __ATOMIC_RELEASE);
+	print("guest: vcpu %lu: exception %lu (%s), error code 0x%lx, rip 0x%lx, rsp 0x%lx, "
+	      "cr2 0x%lx\n", cpu, vector, name, frame[1], frame[2], rsp, cr2);
+	outl(KD_PORT_RESULT, KD_RESULT_EXCEPTION);
 }
 
 /* Distinct per (vCPU, pass): multiplying by an odd constant is a bijection. */
@@ -238,9 +263,11 @@ void guest_main(uint32_t cpu)
 	bool fresh = true;
 
 	if (bi->magic != KD_BOOT_MAGIC || cpu >= n) {
-		outl(KD_PORT_RESULT, 2);
+		outl(KD_PORT_RESULT, KD_RESULT_BAD_BOOT);
 		return;
 	}
+	if (cpu == 0 && mailbox_flag(KD_MB_F_CRASH))
+		__asm__ volatile("ud2");	/* #UD: the exception report's test */
 	if (cpu == 0)
 		layout_init(&layout, bi);
 	barrier(n);
@@ -273,7 +300,7 @@ void guest_main(uint32_t cpu)
 		chunk_op(&layout, first, last, OP_FILL, seed, cpu, pass, cpu);
 		if (!chunk_op(&layout, first, last, OP_CHECK, seed, cpu, pass, cpu))
 			fail();
-		if (!mailbox_quiet() || (cpu == 0 && pass % 64 == 0))
+		if (!mailbox_flag(KD_MB_F_QUIET) || (cpu == 0 && pass % 64 == 0))
 			print("guest: vcpu %u pass %u: chunk %u, %lu MiB written and verified\n",
 			      cpu, pass, chunk, (last - first) >> 8);
 		barrier(n);
@@ -293,6 +320,6 @@ void guest_main(uint32_t cpu)
 
 	if (cpu == 0) {
 		print("guest: self-test passed\n");
-		outl(KD_PORT_RESULT, 0);
+		outl(KD_PORT_RESULT, KD_RESULT_PASS);
 	}
 }
