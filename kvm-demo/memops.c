@@ -272,11 +272,20 @@ int memops_unplug(struct vm *vm, unsigned int slot, char *err, size_t errlen)
 	return ret;
 }
 
-/* A <memory model='dimm'> fragment, checked against the definition now. */
+static char *definition(struct vm *vm, bool dimms, uint64_t memory);
+
+/*
+ * A <memory model='dimm'> fragment, checked by libvirt in the definition
+ * without its DIMMs and with all of <maxMemory> as <memory>: room for any
+ * DIMM that could fit. Whether this one fits now (slots, size left) is
+ * hotplug's to say, in its own words.
+ */
 static int parse_dimm_fragment(struct vm *vm, const char *xml, uint64_t *size,
 			       unsigned int *node, char *err, size_t errlen)
 {
-	char *base = memops_dumpxml(vm);
+	const struct vm_config *cfg = vm->cfg;
+	char *base = definition(vm, false, cfg->has_max_memory ? cfg->max_memory
+				: cfg->boot_ram + vm->dimm_bytes);
 	int ret;
 
 	if (!base)
@@ -308,7 +317,6 @@ int memops_unplug_xml(struct vm *vm, const char *xml, char *err, size_t errlen)
 	int ret;
 
 	pthread_mutex_lock(&vm->ops_lock);
-	/* Validate against a definition with one DIMM fewer: always room. */
 	ret = parse_dimm_fragment(vm, xml, &size, &node, err, errlen);
 	if (ret == 0) {
 		for (unsigned int i = 1; i < vm->nr_regions; i++)
@@ -535,8 +543,11 @@ out:
 	return ret;
 }
 
-/* The definition now: DIMMs as plugged, <currentMemory> as ballooned. */
-char *memops_dumpxml(struct vm *vm)
+/*
+ * The definition now, <currentMemory> as ballooned, with the DIMMs as
+ * plugged when DIMMS, else none; <memory> says MEMORY bytes.
+ */
+static char *definition(struct vm *vm, bool dimms, uint64_t memory)
 {
 	xmlDocPtr doc = xmlReadMemory(vm->cfg->xml, (int)strlen(vm->cfg->xml), "domain.xml", NULL,
 				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -574,7 +585,7 @@ char *memops_dumpxml(struct vm *vm)
 		if (o && o->nodesetval && o->nodesetval->nodeNr > 0)
 			devices = o->nodesetval->nodeTab[0];
 	}
-	for (unsigned int i = 1; devices && i < vm->nr_regions; i++) {
+	for (unsigned int i = 1; dimms && devices && i < vm->nr_regions; i++) {
 		struct mem_region *r = &vm->regions[i];
 		xmlNodePtr m, t, s;
 
@@ -590,7 +601,7 @@ char *memops_dumpxml(struct vm *vm)
 		xmlNewChild(t, NULL, BAD_CAST "node", BAD_CAST buf);
 	}
 	if (mem) {
-		snprintf(buf, sizeof(buf), "%" PRIu64, (vm->cfg->boot_ram + vm->dimm_bytes) >> 10);
+		snprintf(buf, sizeof(buf), "%" PRIu64, memory >> 10);
 		xmlNodeSetContent(mem, BAD_CAST buf);
 		xmlSetProp(mem, BAD_CAST "unit", BAD_CAST "KiB");
 	}
@@ -609,6 +620,11 @@ done:
 	xmlXPathFreeContext(xp);
 	xmlFreeDoc(doc);
 	return ret;
+}
+
+char *memops_dumpxml(struct vm *vm)
+{
+	return definition(vm, true, vm->cfg->boot_ram + vm->dimm_bytes);
 }
 
 void memops_fini(struct vm *vm)
