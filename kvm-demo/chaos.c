@@ -296,6 +296,11 @@ bool chaos_finish(struct vm *vm, FILE *f)
 			fprintf(f, "kvm-demo: chaos: BROKEN: participant %s\n", chaos.parts[i]->name);
 			broken = true;
 		}
+	if (broken) {
+		fflush(f);	/* the counters go to stderr, after the report */
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			vcpu_print_kvm_stats(&vm->vcpus[i]);
+	}
 	fprintf(f, "kvm-demo: chaos: %s\n", broken ? "FAILED" : "all invariants held");
 	return broken;
 }

@@ -223,6 +223,8 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int index);
 int vcpu_start(struct vm *vm, struct vcpu *vcpu);
 /* Get VCPU out of KVM_RUN soon (immediate_exit + signal); safe from any thread. */
 void vcpu_kick(struct vm *vm, struct vcpu *vcpu);
+/* After a crash: the vCPU's nonzero KVM counters, on one line of stderr. */
+void vcpu_print_kvm_stats(struct vcpu *vcpu);
 void vcpu_join(struct vm *vm, struct vcpu *vcpu);
 void vcpu_destroy(struct vm *vm, struct vcpu *vcpu);
 /* The signal used to kick vCPUs; its handler does nothing. */

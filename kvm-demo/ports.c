@@ -94,6 +94,8 @@ bool ports_handle_io(struct vm *vm, struct vcpu *vcpu)
 		} else if (port == KD_PORT_RESULT && out && run->io.size == 4) {
 			uint32_t result = io_value(data, run->io.size);
 
+			if (result == KD_RESULT_EXCEPTION)
+				vcpu_print_kvm_stats(vcpu);
 			vm_request_stop(vm, VM_STOP_GUEST, result > 255 ? 255 : (int)result);
 			return false;
 		} else if (port == KD_PORT_VERIFIED && out && run->io.size == 4) {

@@ -186,6 +186,48 @@ static const char *exit_name(uint32_t reason)
 	}
 }
 
+/*
+ * After a crash: the vCPU's nonzero KVM counters (binary stats), on one
+ * line. They say what KVM did behind the guest's back, e.g. whether it
+ * emulated instructions or injected page faults. Best effort: a kernel
+ * without KVM_GET_STATS_FD prints nothing.
+ */
+void vcpu_print_kvm_stats(struct vcpu *vcpu)
+{
+	struct kvm_stats_header h;
+	char *descs = NULL, line[2048];
+	size_t desc_size, used = 0;
+	int fd = ioctl(vcpu->fd, KVM_GET_STATS_FD, 0);
+
+	if (fd < 0)
+		return;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.num_desc > 4096 ||
+	    h.name_size > 256)
+		goto out;
+	desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = malloc(desc_size * h.num_desc);
+	if (!descs || pread(fd, descs, desc_size * h.num_desc, h.desc_offset) !=
+		      (ssize_t)(desc_size * h.num_desc))
+		goto out;
+	line[0] = 0;
+	for (uint32_t i = 0; i < h.num_desc; i++) {
+		const struct kvm_stats_desc *d = (const void *)(descs + i * desc_size);
+		uint64_t v;
+
+		if ((d->flags & KVM_STATS_TYPE_MASK) != KVM_STATS_TYPE_CUMULATIVE || d->size != 1 ||
+		    pread(fd, &v, sizeof(v), h.data_offset + d->offset) != (ssize_t)sizeof(v) || !v)
+			continue;
+		used += (size_t)snprintf(line + used, used < sizeof(line) ? sizeof(line) - used : 0,
+					 "%s%.*s %" PRIu64, used ? ", " : "", (int)h.name_size,
+					 d->name, v);
+	}
+	if (used && used < sizeof(line))
+		kd_error("vCPU %u: KVM counters: %s", vcpu->index, line);
+out:
+	free(descs);
+	close(fd);
+}
+
 /* Returns true to keep running. */
 static bool handle_exit(struct vm *vm, struct vcpu *vcpu)
 {
@@ -223,6 +265,7 @@ static bool handle_exit(struct vm *vm, struct vcpu *vcpu)
 		else
 			kd_error("vCPU %u: exit %u (%s)", vcpu->index, run->exit_reason,
 				 exit_name(run->exit_reason));
+		vcpu_print_kvm_stats(vcpu);
 		break;
 	}
 	}
