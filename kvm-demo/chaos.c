@@ -196,7 +196,6 @@ static void *chaos_thread(void *arg)
 		 */
 		unsigned int kinds = chaos.nr_parts ? K_COUNT : K_PARTICIPANT;
 		enum chaos_kind k = (enum chaos_kind)(n < kinds ? n : rnd() % kinds);
-
 		struct op_record *r = &chaos.history[chaos.nr_ops % HISTORY];
 
 		kd_sleep_ms(5 + (unsigned int)(rnd() % 100));
