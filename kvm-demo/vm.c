@@ -28,8 +28,6 @@
 #define GIB		(1ull << 30)
 #define PTE_P		(1ull << 0)
 #define PTE_RW		(1ull << 1)
-#define PTE_A		(1ull << 5)
-#define PTE_D		(1ull << 6)
 #define PTE_PS		(1ull << 7)
 #define GATE_INTR64	0x8eull		/* present, DPL 0, 64-bit interrupt gate */
 #define KVM_API		12
