@@ -454,7 +454,9 @@ START_TEST(uffd_watcher_survives_poll_failure)
 	for (;;) {
 		ck_assert_int_eq(mmn_uffd_watch_stats(w, &st), 0);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (st.events > 0 || now.tv_sec > deadline.tv_sec ||
+		/* Read, then handled: reported is counted after the invalidation. */
+		if ((st.events > 0 && st.reported + st.bracketed + st.refused == st.events) ||
+		    now.tv_sec > deadline.tv_sec ||
 		    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
 			break;
 		sched_yield();
