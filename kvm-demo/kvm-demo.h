@@ -44,7 +44,7 @@ struct mmn_state;
 #define KD_SEL_CODE64		0x08
 #define KD_SEL_DATA		0x10
 
-/* Exit statuses besides the guest's own result (0 pass, 1 fail). */
+/* Exit statuses besides the guest's own result (a KD_RESULT_*, guest/abi.h). */
 #define KD_EXIT_USAGE		2	/* bad option or bad input: nothing started */
 #define KD_EXIT_HOST		3	/* KVM or host failure, or the guest crashed */
 #define KD_EXIT_STOPPED		4	/* stopped by SIGINT or SIGTERM before the guest's result */

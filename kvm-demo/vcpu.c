@@ -121,7 +121,7 @@ static int setup_long_mode(struct vm *vm, struct vcpu *vcpu)
 	sregs.gdt.base = KD_GDT_GPA;
 	sregs.gdt.limit = 3 * 8 - 1;
 	sregs.idt.base = KD_IDT_GPA;
-	sregs.idt.limit = KD_NR_VECTORS * 16 - 1;
+	sregs.idt.limit = KD_NR_VECTORS * KD_IDT_GATE_SIZE - 1;
 	sregs.cr3 = KD_PML4_GPA;
 	sregs.cr4 = CR4_PAE;
 	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
@@ -213,15 +213,20 @@ void vcpu_print_kvm_stats(struct vcpu *vcpu)
 	for (uint32_t i = 0; i < h.num_desc; i++) {
 		const struct kvm_stats_desc *d = (const void *)(descs + i * desc_size);
 		uint64_t v;
+		int n;
 
 		if ((d->flags & KVM_STATS_TYPE_MASK) != KVM_STATS_TYPE_CUMULATIVE || d->size != 1 ||
 		    pread(fd, &v, sizeof(v), h.data_offset + d->offset) != (ssize_t)sizeof(v) || !v)
 			continue;
-		used += (size_t)snprintf(line + used, used < sizeof(line) ? sizeof(line) - used : 0,
-					 "%s%.*s %" PRIu64, used ? ", " : "", (int)h.name_size,
-					 d->name, v);
+		n = snprintf(line + used, sizeof(line) - used, "%s%.*s %" PRIu64,
+			     used ? ", " : "", (int)h.name_size, d->name, v);
+		if (n < 0 || (size_t)n >= sizeof(line) - used) {
+			line[used] = 0;	/* the counters that fit */
+			break;
+		}
+		used += (size_t)n;
 	}
-	if (used && used < sizeof(line))
+	if (used)
 		kd_error("vCPU %u: KVM counters: %s", vcpu->index, line);
 out:
 	free(descs);

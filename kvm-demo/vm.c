@@ -142,7 +142,7 @@ static int load_guest(struct vm *vm)
 {
 	const struct kd_image_header *h = vm->image;
 	uint64_t *gdt = memory_gpa_to_hva(vm, KD_GDT_GPA, 3 * 8);
-	uint64_t *idt = memory_gpa_to_hva(vm, KD_IDT_GPA, KD_NR_VECTORS * 16);
+	uint64_t *idt = memory_gpa_to_hva(vm, KD_IDT_GPA, KD_NR_VECTORS * KD_IDT_GATE_SIZE);
 	uint64_t *pml4 = memory_gpa_to_hva(vm, KD_PML4_GPA, KD_PAGE_SIZE);
 	uint64_t *pdpt = memory_gpa_to_hva(vm, KD_PDPT_GPA, KD_PAGE_SIZE);
 	unsigned int nr_pd = (unsigned int)(vm->map_end / GIB);

@@ -29,7 +29,8 @@
 #define KD_PDPT_GPA		0x4000ull
 #define KD_PD_GPA		0x5000ull	/* KD_MAX_PDS pages, 1 GiB each */
 #define KD_MAX_PDS		64u
-#define KD_IDT_GPA		0x46000ull	/* KD_NR_VECTORS 16-byte gates */
+#define KD_IDT_GPA		0x46000ull	/* KD_NR_VECTORS gates */
+#define KD_IDT_GATE_SIZE	16u		/* a 64-bit interrupt gate */
 #define KD_STACKS_GPA		0x80000ull	/* KD_STACK_SIZE per vCPU */
 #define KD_STACK_SIZE		0x8000ull
 #define KD_MAX_VCPUS		16u

@@ -162,7 +162,7 @@ void guest_exception(const uint64_t *frame, uint64_t cr2)
 			   exception_names[vector] : "reserved";
 	uint64_t cpu = (rsp - KD_STACKS_GPA) / KD_STACK_SIZE;
 
-	/* The print lock may be held by this very vCPU: take no lock. */
+	/* This vCPU may have faulted inside print(): break its lock. */
 	__atomic_store_n(&print_lock, 0, __ATOMIC_RELEASE);
 	print("guest: vcpu %lu: exception %lu (%s), error code 0x%lx, rip 0x%lx, rsp 0x%lx, "
 	      "cr2 0x%lx\n", cpu, vector, name, frame[1], frame[2], rsp, cr2);
