@@ -197,7 +197,7 @@ static void assert_report(const struct mmn_invalidate_desc *d, enum mmn_event ev
  * Changes made by another thread, behind libmmn's back.
  */
 
-enum foreign_op { FOREIGN_MUNMAP, FOREIGN_DONTNEED, FOREIGN_MREMAP };
+enum foreign_op { FOREIGN_MUNMAP, FOREIGN_DONTNEED, FOREIGN_MREMAP, FOREIGN_FREE };
 
 struct foreign {
 	enum foreign_op op;
@@ -217,6 +217,9 @@ static void *foreign_main(void *arg)
 		break;
 	case FOREIGN_DONTNEED:
 		f->err = madvise(f->addr, f->len, MADV_DONTNEED) ? errno : 0;
+		break;
+	case FOREIGN_FREE:
+		f->err = madvise(f->addr, f->len, MADV_FREE) ? errno : 0;
 		break;
 	case FOREIGN_MREMAP:
 		f->err = mremap(f->addr, f->len, f->len, MREMAP_MAYMOVE | MREMAP_FIXED,
@@ -519,6 +522,33 @@ START_TEST(remove_report_outlasts_zap)
 }
 END_TEST
 
+/*
+ * MADV_FREE leaves the pages mapped until reclaim wants them: the report
+ * cannot see a zap and ends at the bound, once per event.
+ */
+START_TEST(free_report_ends_at_bound)
+{
+	struct uffd_zap_stats zs;
+	struct scene s;
+	const unsigned int tries = 10;
+
+	scene_setup(&s, TEST_MEM_PRIVATE);
+	for (unsigned int i = 1; i <= tries; i++) {
+		s.base[7 * page] = PATTERN;
+		run_foreign(FOREIGN_FREE, s.base + 7 * page, page, NULL);
+		watch_stats(&s, i);
+	}
+	uffd_zap_stats(s.watch, &zs);
+	printf("free_report_ends_at_bound: zap waits %llu, expired %llu, mean %llu ns, "
+	       "max %llu ns\n", (unsigned long long)zs.waits, (unsigned long long)zs.expired,
+	       (unsigned long long)(zs.total_ns / zs.waits), (unsigned long long)zs.max_ns);
+	ck_assert_uint_eq(zs.waits, tries);
+	ck_assert_uint_eq(zs.expired, tries);
+	ck_assert_uint_lt(zs.max_ns, REPORT_TIMEOUT_S * 1000000000ull);
+	scene_teardown(&s);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * A foreign change inside a bracket in flight is reported unless the
  * bracket's own syscall raised it.
@@ -631,6 +661,7 @@ static void foreign_inside_bracket(struct scene *s, enum foreign_op op, void *to
 					   .to = to } };
 	static const long nr[] = { [FOREIGN_MUNMAP] = SYS_munmap,
 				   [FOREIGN_DONTNEED] = SYS_madvise,
+				   [FOREIGN_FREE] = SYS_madvise,
 				   [FOREIGN_MREMAP] = SYS_mremap };
 	pthread_t bt, ft;
 
@@ -640,7 +671,9 @@ static void foreign_inside_bracket(struct scene *s, enum foreign_op op, void *to
 	pthread_cond_init(&f.cond, NULL);
 
 	/* Hold the watcher in the report of a change elsewhere. */
+	pthread_mutex_lock(&s->rec.lock);
 	s->rec.gate_closed = true;
+	pthread_mutex_unlock(&s->rec.lock);
 	run_foreign(FOREIGN_DONTNEED, s->base + 12 * page, page, NULL);
 	ck_assert_msg(rec_wait_held(&s->rec), "the watcher never reported");
 
@@ -734,6 +767,7 @@ static Suite *uffd_suite(void)
 	tcase_add_loop_test(tc, foreign_dontneed_reported_after, 0, TEST_MEM_KINDS);
 	tcase_add_loop_test(tc, foreign_mremap_reported_with_destination, 0, TEST_MEM_KINDS);
 	tcase_add_test(tc, remove_report_outlasts_zap);
+	tcase_add_test(tc, free_report_ends_at_bound);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
