@@ -683,6 +683,7 @@ START_TEST(madvise_collapse_announced)
 	unsigned char *raw, *p;
 	struct rec_sub r;
 	uint64_t before, after;
+	bool was_huge;
 	int ret;
 
 	/* A huge-page-aligned stretch of small pages with data in them. */
@@ -694,6 +695,9 @@ START_TEST(madvise_collapse_announced)
 		p[i] = (unsigned char)(i / page + 1);
 	madvise(p, huge, MADV_HUGEPAGE);
 	before = pfn_of(p);
+	/* Some runtimes get a huge page anyway: then there is nothing to collapse. */
+	was_huge = before && before % (huge / page) == 0 &&
+		   pfn_of(p + huge - page) == before + huge / page - 1;
 
 	ck_assert_int_eq(mmn_state_new(&state), 0);
 	rec_insert(&r, state, p, huge);
@@ -704,7 +708,7 @@ START_TEST(madvise_collapse_announced)
 	ck_assert_int_eq(r.seen, 1);
 	ck_assert_int_eq(p[5 * page], 6);
 	/* Where the kernel collapsed and the frames can be read: they did change. */
-	if (ret == 0 && before && after)
+	if (ret == 0 && before && after && !was_huge)
 		ck_assert_uint_ne(before, after);
 	mmn_range_sub_remove(&r.rsub);
 	assert_quiet(state);
