@@ -197,7 +197,8 @@ static void assert_report(const struct mmn_invalidate_desc *d, enum mmn_event ev
  * Changes made by another thread, behind libmmn's back.
  */
 
-enum foreign_op { FOREIGN_MUNMAP, FOREIGN_DONTNEED, FOREIGN_MREMAP, FOREIGN_FREE };
+enum foreign_op { FOREIGN_MUNMAP, FOREIGN_DONTNEED, FOREIGN_MREMAP, FOREIGN_FREE,
+		  FOREIGN_REMOVE };
 
 struct foreign {
 	enum foreign_op op;
@@ -220,6 +221,9 @@ static void *foreign_main(void *arg)
 		break;
 	case FOREIGN_FREE:
 		f->err = madvise(f->addr, f->len, MADV_FREE) ? errno : 0;
+		break;
+	case FOREIGN_REMOVE:
+		f->err = madvise(f->addr, f->len, MADV_REMOVE) ? errno : 0;
 		break;
 	case FOREIGN_MREMAP:
 		f->err = mremap(f->addr, f->len, f->len, MREMAP_MAYMOVE | MREMAP_FIXED,
@@ -476,8 +480,10 @@ static int cache_wait_filled(struct cache *c)
 	return v;
 }
 
+/* Private memory loses its pages to DONTNEED, a memfd to REMOVE (a hole punch). */
 START_TEST(remove_report_outlasts_zap)
 {
+	const enum test_mem_kind kind = _i ? TEST_MEM_MEMFD : TEST_MEM_PRIVATE;
 	struct cache c = { .installed = -1 };
 	struct uffd_zap_stats zs;
 	struct scene s;
@@ -485,7 +491,7 @@ START_TEST(remove_report_outlasts_zap)
 	unsigned int stale = 0, first_stale = 0;
 	unsigned char *target;
 
-	scene_setup(&s, TEST_MEM_PRIVATE);
+	scene_setup(&s, kind);
 	target = s.base + 6 * page;
 	c.byte = target;
 	pthread_mutex_init(&c.lock, NULL);
@@ -498,7 +504,7 @@ START_TEST(remove_report_outlasts_zap)
 		const unsigned char marker = (unsigned char)(i % 255 + 1);
 
 		__atomic_store_n(target, marker, __ATOMIC_RELAXED);
-		run_foreign(FOREIGN_DONTNEED, target, page, NULL);
+		run_foreign(_i ? FOREIGN_REMOVE : FOREIGN_DONTNEED, target, page, NULL);
 		watch_stats(&s, i);	/* the report has ended */
 		if (cache_wait_filled(&c) == marker && stale++ == 0)
 			first_stale = i;
@@ -510,8 +516,8 @@ START_TEST(remove_report_outlasts_zap)
 	pthread_mutex_unlock(&c.lock);
 	pthread_join(reader, NULL);
 	uffd_zap_stats(s.watch, &zs);
-	printf("remove_report_outlasts_zap: %u stale of %u; zap waits %llu, expired %llu, "
-	       "mean %llu ns, max %llu ns\n", stale, ZAP_TRIES,
+	printf("remove_report_outlasts_zap(%s): %u stale of %u; zap waits %llu, expired %llu, "
+	       "mean %llu ns, max %llu ns\n", _i ? "memfd" : "private", stale, ZAP_TRIES,
 	       (unsigned long long)zs.waits, (unsigned long long)zs.expired,
 	       (unsigned long long)(zs.waits ? zs.total_ns / zs.waits : 0),
 	       (unsigned long long)zs.max_ns);
@@ -662,6 +668,7 @@ static void foreign_inside_bracket(struct scene *s, enum foreign_op op, void *to
 	static const long nr[] = { [FOREIGN_MUNMAP] = SYS_munmap,
 				   [FOREIGN_DONTNEED] = SYS_madvise,
 				   [FOREIGN_FREE] = SYS_madvise,
+				   [FOREIGN_REMOVE] = SYS_madvise,
 				   [FOREIGN_MREMAP] = SYS_mremap };
 	pthread_t bt, ft;
 
@@ -766,7 +773,7 @@ static Suite *uffd_suite(void)
 	tcase_add_loop_test(tc, foreign_munmap_reported_after, 0, TEST_MEM_KINDS);
 	tcase_add_loop_test(tc, foreign_dontneed_reported_after, 0, TEST_MEM_KINDS);
 	tcase_add_loop_test(tc, foreign_mremap_reported_with_destination, 0, TEST_MEM_KINDS);
-	tcase_add_test(tc, remove_report_outlasts_zap);
+	tcase_add_loop_test(tc, remove_report_outlasts_zap, 0, 2);
 	tcase_add_test(tc, free_report_ends_at_bound);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
