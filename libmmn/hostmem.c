@@ -92,11 +92,20 @@ typedef int (*bracket_op)(void *arg);
 /*
  * Start an invalidation for each of the N descs (a syscall may change two
  * ranges: mremap's source and the destination it maps over), make the
- * syscall, end them all. A refusal ends those already started and leaves
- * memory untouched.
+ * syscall, end them all. RAISES[i] names the userfaultfd events the syscall
+ * raises over descs[i]: the watcher skips those and only those. A refusal
+ * ends those already started and leaves memory untouched.
+ *
+ * With two descs both invalidations are open at once on this thread. No
+ * lock of libmmn is held from a start to its end, so the only waits are
+ * the subscribers' own, and each subscription overlapping either range is
+ * hit exactly as one invalidation of both ranges would hit it: a reader
+ * blocked in mmn_range_read_begin() waits for the same callbacks either
+ * way (see mmn_mremap(3)).
  */
 static int run_bracket(struct mmn_state *state, struct mmn_invalidate_desc *descs,
-		       size_t n, unsigned int flags, bracket_op op, void *arg)
+		       const unsigned int *raises, size_t n, unsigned int flags,
+		       bracket_op op, void *arg)
 {
 	struct bracket b[2];
 	size_t started, i;
@@ -113,8 +122,9 @@ static int run_bracket(struct mmn_state *state, struct mmn_invalidate_desc *desc
 	}
 	if (ret == 0) {
 		for (i = 0; i < n; i++) {
-			b[i] = (struct bracket){ .state = state, .start = descs[i].start,
-						 .end = descs[i].end };
+			b[i] = (struct bracket){ .state = state, .raises = raises[i],
+						 .start = descs[i].start, .end = descs[i].end,
+						 .remap_to = descs[i].remap_to };
 			bracket_announce(&b[i]);
 		}
 		ret = fault_inject("bracket syscall") ? -errno : op(arg);
@@ -149,49 +159,93 @@ MMN_EXPORT int mmn_munmap(struct mmn_state *state, void *addr, size_t len,
 {
 	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_UNMAP };
 	struct munmap_args a = { addr, len };
+	const unsigned int raises = RAISES_UNMAP;
 	int ret = page_range(addr, len, &desc.start, &desc.end);
 
-	return ret ? ret : run_bracket(state, &desc, 1, flags, do_munmap, &a);
+	return ret ? ret : run_bracket(state, &desc, &raises, 1, flags, do_munmap, &a);
 }
 
-/* Linux's values; glibc's headers lack them. */
+/* Linux's values; older glibc headers lack some. */
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 #ifndef MADV_SOFT_OFFLINE
 #define MADV_SOFT_OFFLINE 101
 #endif
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102	/* Linux 6.13 */
 #endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
 
 /*
- * The event ADVICE amounts to, or false when it changes nothing that a
- * translation of the range depends on (WILLNEED, SEQUENTIAL, HUGEPAGE...).
+ * What ADVICE does to the pages of the range, from the kernel's madvise:
+ * false when it changes no translation (only hints, flags for later, fork
+ * behaviour, or faults in pages where there were none); else *EVENT and
+ * the userfaultfd events its syscall raises (*RAISES). Advice this table
+ * does not know is announced as CLEAR: a newer kernel's advice may drop
+ * pages, and an invalidation too many is only a retry.
  */
-static bool advice_event(int advice, enum mmn_event *event)
+static bool advice_event(int advice, enum mmn_event *event, unsigned int *raises)
 {
+	*raises = 0;
 	switch (advice) {
 	case MADV_DONTNEED:
-	case MADV_REMOVE:
-	case MADV_FREE:
-#ifdef MADV_DONTNEED_LOCKED
 	case MADV_DONTNEED_LOCKED:
-#endif
-#ifdef MADV_PAGEOUT
-	case MADV_PAGEOUT:
-#endif
-#ifdef MADV_COLD
-	case MADV_COLD:
-#endif
-	case MADV_HWPOISON:
+	case MADV_FREE:		/* lazily: the pages go when reclaim wants them */
+	case MADV_REMOVE:
 		*event = MMN_EVENT_CLEAR;	/* contents go, the mapping stays */
+		*raises = RAISES_REMOVE;
 		return true;
-	case MADV_SOFT_OFFLINE:
-		*event = MMN_EVENT_MIGRATE;	/* contents move to another page */
+	case MADV_PAGEOUT:	/* unmapped and written out: back in another page */
+	case MADV_HWPOISON:	/* the page is gone: access raises SIGBUS */
+		*event = MMN_EVENT_CLEAR;
+		return true;
+	case MADV_SOFT_OFFLINE:	/* contents copied to another page */
+	case MADV_COLLAPSE:	/* small pages copied into a new huge page */
+	case MADV_POPULATE_WRITE: /* write fault: breaks COW of shared or zero pages */
+	case MADV_UNMERGEABLE:	/* KSM pages replaced by private copies */
+		*event = MMN_EVENT_MIGRATE;	/* same contents, other memory */
 		return true;
 	case MADV_GUARD_INSTALL:
 		*event = MMN_EVENT_UNMAP;	/* every access faults from now on */
 		return true;
-	default:
+	case MADV_NORMAL:
+	case MADV_RANDOM:
+	case MADV_SEQUENTIAL:
+	case MADV_WILLNEED:	/* reads ahead into the page cache or swap cache */
+	case MADV_DONTFORK:
+	case MADV_DOFORK:
+	case MADV_WIPEONFORK:	/* the child's copy only */
+	case MADV_KEEPONFORK:
+	case MADV_MERGEABLE:	/* ksmd merges later, out of any bracket's reach */
+	case MADV_HUGEPAGE:	/* khugepaged collapses later, likewise */
+	case MADV_NOHUGEPAGE:
+	case MADV_DONTDUMP:
+	case MADV_DODUMP:
+	case MADV_COLD:		/* ages the pages; the mappings stay */
+	case MADV_POPULATE_READ: /* maps pages where none were; replaces none */
+	case MADV_GUARD_REMOVE:	/* guarded pages had no translation */
 		return false;
+	default:
+		*event = MMN_EVENT_CLEAR;
+		return true;
 	}
 }
 
@@ -213,16 +267,17 @@ MMN_EXPORT int mmn_madvise(struct mmn_state *state, void *addr, size_t len,
 {
 	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_CLEAR };
 	struct madvise_args a = { addr, len, advice };
+	unsigned int raises;
 	int ret = page_range(addr, len, &desc.start, &desc.end);
 
 	if (ret)
 		return ret;
-	if (!advice_event(advice, &desc.event)) {
+	if (!advice_event(advice, &desc.event, &raises)) {
 		if (!state || (flags & ~MMN_NONBLOCK))
 			return -EINVAL;
 		return do_madvise(&a);
 	}
-	return run_bracket(state, &desc, 1, flags, do_madvise, &a);
+	return run_bracket(state, &desc, &raises, 1, flags, do_madvise, &a);
 }
 
 struct mprotect_args {
@@ -243,9 +298,10 @@ MMN_EXPORT int mmn_mprotect(struct mmn_state *state, void *addr, size_t len,
 {
 	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_PROTECTION_VMA };
 	struct mprotect_args a = { addr, len, prot };
+	const unsigned int raises = 0;	/* mprotect raises no event */
 	int ret = page_range(addr, len, &desc.start, &desc.end);
 
-	return ret ? ret : run_bracket(state, &desc, 1, flags, do_mprotect, &a);
+	return ret ? ret : run_bracket(state, &desc, &raises, 1, flags, do_mprotect, &a);
 }
 
 struct mremap_args {
@@ -255,6 +311,7 @@ struct mremap_args {
 	int flags;
 	void *fixed;
 	void *result;
+	struct mmn_invalidate_desc *moved;	/* the source's desc */
 };
 
 static int do_mremap(void *p)
@@ -262,7 +319,11 @@ static int do_mremap(void *p)
 	struct mremap_args *a = p;
 
 	a->result = mremap(a->old_addr, a->old_len, a->new_len, a->flags, a->fixed);
-	return a->result == MAP_FAILED ? -errno : 0;
+	if (a->result == MAP_FAILED)
+		return -errno;
+	/* Known now: the end tells where the range went. */
+	a->moved->remap_to = (uint64_t)(uintptr_t)a->result;
+	return 0;
 }
 
 MMN_EXPORT int mmn_mremap(struct mmn_state *state, void *old_addr, size_t old_len,
@@ -274,7 +335,12 @@ MMN_EXPORT int mmn_mremap(struct mmn_state *state, void *old_addr, size_t old_le
 		{ .event = MMN_EVENT_REMAP },
 		{ .event = MMN_EVENT_UNMAP },
 	};
-	struct mremap_args a = { old_addr, old_len, new_len, mremap_flags, NULL, NULL };
+	struct mremap_args a = { old_addr, old_len, new_len, mremap_flags, NULL, NULL, &desc[0] };
+	/*
+	 * The source raises REMAP (a move) and UNMAP (the old range, or the
+	 * tail a shrink drops); the destination, UNMAP of what it replaces.
+	 */
+	const unsigned int raises[2] = { RAISES_REMAP | RAISES_UNMAP, RAISES_UNMAP };
 	size_t n = 1;
 	int ret;
 
@@ -291,7 +357,7 @@ MMN_EXPORT int mmn_mremap(struct mmn_state *state, void *old_addr, size_t old_le
 		desc[0].remap_to = desc[1].start;
 		n = 2;
 	}
-	ret = run_bracket(state, desc, n, flags, do_mremap, &a);
+	ret = run_bracket(state, desc, raises, n, flags, do_mremap, &a);
 	if (ret == 0)
 		*new_addr = a.result;
 	return ret;
@@ -316,13 +382,15 @@ MMN_EXPORT int mmn_punch_hole(struct mmn_state *state, int fd, off_t offset,
 {
 	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_CLEAR };
 	struct punch_args a = { fd, offset, len };
+	const unsigned int raises = 0;
 	int ret;
 
 	if (fd < 0 || offset < 0 || len <= 0 ||
 	    (((uint64_t)offset | (uint64_t)len) & (page_size() - 1)))
 		return -EINVAL;
 	ret = page_range(mapped_at, (size_t)len, &desc.start, &desc.end);
-	return ret ? ret : run_bracket(state, &desc, 1, flags, do_punch, &a);
+	/* fallocate raises no event: the watcher never sees a punch. */
+	return ret ? ret : run_bracket(state, &desc, &raises, 1, flags, do_punch, &a);
 }
 
 struct mmap_args {
@@ -348,7 +416,8 @@ MMN_EXPORT int mmn_mmap_fixed(struct mmn_state *state, void *addr, size_t len,
 {
 	struct mmn_invalidate_desc desc = { .event = MMN_EVENT_UNMAP };
 	struct mmap_args a = { addr, len, prot, map_flags, fd, offset };
+	const unsigned int raises = RAISES_UNMAP;
 	int ret = page_range(addr, len, &desc.start, &desc.end);
 
-	return ret ? ret : run_bracket(state, &desc, 1, flags, do_mmap_fixed, &a);
+	return ret ? ret : run_bracket(state, &desc, &raises, 1, flags, do_mmap_fixed, &a);
 }

@@ -301,7 +301,7 @@ START_TEST(mremap_bracket_grow)
 	void *to = NULL;
 
 	scene_setup(&s, (enum test_mem_kind)_i);
-	/* Grow the whole region: the kernel may move it, remap_to is unknown. */
+	/* Grow the whole region: the kernel may move it, remap_to is unknown at the start. */
 	ck_assert_int_eq(mmn_mremap(s.state, s.mem.base, s.mem.len, 4 * s.mem.len,
 				    MREMAP_MAYMOVE, &to, 0), 0);
 	ck_assert_ptr_nonnull(to);
@@ -634,6 +634,228 @@ START_TEST(readers_never_use_stale_translation)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Every madvise advice against what the kernel does to the pages.
+ */
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* The frame backing ADDR, or 0 when it cannot be read (no privilege, not present). */
+static uint64_t pfn_of(const void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (off_t)((uintptr_t)addr / page * sizeof(e))) != sizeof(e))
+		e = 0;
+	close(fd);
+	return (e >> 63) ? e & ((1ull << 55) - 1) : 0;
+}
+
+/*
+ * Advice that replaces the pages under a translation (same contents,
+ * other memory) is announced as MIGRATE before the change, whether or not
+ * the kernel then manages it.
+ */
+static void assert_migrate_told(struct rec_sub *r, const void *addr, size_t len)
+{
+	ck_assert_msg(r->calls == 1, "%d calls", r->calls);
+	ck_assert_int_eq(r->desc.event, MMN_EVENT_MIGRATE);
+	ck_assert_uint_eq(r->desc.start, (uintptr_t)addr);
+	ck_assert_uint_eq(r->desc.end, (uintptr_t)addr + len);
+	ck_assert(!(r->desc.flags & MMN_INVALIDATE_AFTER));
+}
+
+START_TEST(madvise_collapse_announced)
+{
+	const size_t huge = 2u << 20;
+	struct mmn_state *state;
+	unsigned char *raw, *p;
+	struct rec_sub r;
+	uint64_t before, after;
+	bool was_huge;
+	int ret;
+
+	/* A huge-page-aligned stretch of small pages with data in them. */
+	raw = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(raw, MAP_FAILED);
+	p = (unsigned char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+	madvise(p, huge, MADV_NOHUGEPAGE);
+	for (size_t i = 0; i < huge; i += page)
+		p[i] = (unsigned char)(i / page + 1);
+	madvise(p, huge, MADV_HUGEPAGE);
+	before = pfn_of(p);
+	/* Some runtimes get a huge page anyway: then there is nothing to collapse. */
+	was_huge = before && before % (huge / page) == 0 &&
+		   pfn_of(p + huge - page) == before + huge / page - 1;
+
+	ck_assert_int_eq(mmn_state_new(&state), 0);
+	rec_insert(&r, state, p, huge);
+	r.peek = p;
+	ret = mmn_madvise(state, p, huge, MADV_COLLAPSE, 0);
+	after = pfn_of(p);
+	assert_migrate_told(&r, p, huge);
+	ck_assert_int_eq(r.seen, 1);
+	ck_assert_int_eq(p[5 * page], 6);
+	/* Where the kernel collapsed and the frames can be read: they did change. */
+	if (ret == 0 && before && after && !was_huge)
+		ck_assert_uint_ne(before, after);
+	mmn_range_sub_remove(&r.rsub);
+	assert_quiet(state);
+	mmn_state_free(state);
+	munmap(raw, 2 * huge);
+}
+END_TEST
+
+/* A write fault over the zero page (or a shared COW page) gives a new page. */
+START_TEST(madvise_populate_write_announced)
+{
+	struct mmn_state *state;
+	volatile unsigned char *p;
+	struct rec_sub r;
+	uint64_t before, after;
+	int ret;
+
+	p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne((void *)p, MAP_FAILED);
+	ck_assert_int_eq(p[0], 0);	/* read fault: the zero page */
+	before = pfn_of((const void *)p);
+	ck_assert_int_eq(mmn_state_new(&state), 0);
+	rec_insert(&r, state, (const void *)p, 2 * page);
+	ret = mmn_madvise(state, (void *)p, 2 * page, MADV_POPULATE_WRITE, 0);
+	after = pfn_of((const void *)p);
+	assert_migrate_told(&r, (const void *)p, 2 * page);
+	if (ret == 0 && before && after)
+		ck_assert_uint_ne(before, after);
+	mmn_range_sub_remove(&r.rsub);
+	assert_quiet(state);
+	mmn_state_free(state);
+	munmap((void *)p, 2 * page);
+}
+END_TEST
+
+START_TEST(madvise_unmergeable_announced)
+{
+	struct scene s;
+
+	scene_setup(&s, TEST_MEM_PRIVATE);
+	mmn_madvise(s.state, s.target, s.target_len, MADV_UNMERGEABLE, 0);
+	assert_migrate_told(&s.hit, s.target, s.target_len);
+	ck_assert_int_eq(s.target[0], PATTERN);
+	scene_check_others_untouched(&s);
+	scene_teardown(&s);
+}
+END_TEST
+
+/* Advice the kernel does not know (yet) may drop pages: announced as CLEAR. */
+START_TEST(madvise_unknown_advice_announced)
+{
+	struct scene s;
+
+	scene_setup(&s, TEST_MEM_PRIVATE);
+	ck_assert_int_eq(mmn_madvise(s.state, s.target, s.target_len, 99, 0), -EINVAL);
+	ck_assert_int_eq(s.hit.calls, 1);
+	ck_assert_int_eq(s.hit.desc.event, MMN_EVENT_CLEAR);
+	scene_check_others_untouched(&s);
+	scene_teardown(&s);
+}
+END_TEST
+
+/*
+ * Advice that changes no translation now: hints, flags for later (ksmd
+ * and khugepaged act on their own), fork behaviour, ageing, and populating
+ * pages that were not there. Whether the kernel accepts it does not
+ * matter here.
+ */
+START_TEST(madvise_advice_without_translation_change)
+{
+	static const int advice[] = {
+		MADV_NORMAL, MADV_RANDOM, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE,
+		MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,
+		MADV_WIPEONFORK, MADV_KEEPONFORK, 20 /* COLD */, MADV_POPULATE_READ,
+		103 /* GUARD_REMOVE */,
+	};
+	struct scene s;
+
+	scene_setup(&s, (enum test_mem_kind)_i);
+	for (size_t i = 0; i < sizeof(advice) / sizeof(advice[0]); i++) {
+		mmn_madvise(s.state, s.target, s.target_len, advice[i], 0);
+		ck_assert_msg(s.hit.calls == 0, "advice %d invalidated", advice[i]);
+	}
+	ck_assert_uint_eq(stats_of(s.state).invalidations_started, 0);
+	ck_assert_int_eq(s.target[0], PATTERN);
+	scene_check_others_untouched(&s);
+	scene_teardown(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * mremap: the end of the invalidation says where the range went.
+ */
+
+struct end_sub {
+	struct mmn_sub sub;
+	pthread_mutex_t lock;
+	int ends;
+	struct mmn_invalidate_desc last;	/* of the last REMAP end */
+};
+
+static void end_sub_end(struct mmn_sub *sub, const struct mmn_invalidate_desc *desc)
+{
+	struct end_sub *e = mmn_container_of(sub, struct end_sub, sub);
+
+	pthread_mutex_lock(&e->lock);
+	if (desc->event == MMN_EVENT_REMAP) {
+		e->ends++;
+		e->last = *desc;
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+static const struct mmn_sub_ops end_sub_ops = { .invalidate_end = end_sub_end };
+
+START_TEST(mremap_end_tells_destination)
+{
+	const bool fixed = _i == 1;
+	struct end_sub e = { .sub = { .ops = &end_sub_ops } };
+	struct scene s;
+	void *to = NULL;
+
+	scene_setup(&s, TEST_MEM_PRIVATE);
+	pthread_mutex_init(&e.lock, NULL);
+	ck_assert_int_eq(mmn_sub_register(&e.sub, s.state), 0);
+	if (fixed) {
+		to = s.other.base;
+		ck_assert_int_eq(mmn_mremap(s.state, s.mem.base, page, page,
+					    MREMAP_MAYMOVE | MREMAP_FIXED, &to, 0), 0);
+		ck_assert_ptr_eq(to, s.other.base);
+		s.other.len = page;	/* the rest of it is still there */
+		munmap(s.other.base + page, page);
+	} else {
+		/* Grown fourfold: where the kernel puts it is known only at the end. */
+		ck_assert_int_eq(mmn_mremap(s.state, s.mem.base, s.mem.len, 4 * s.mem.len,
+					    MREMAP_MAYMOVE, &to, 0), 0);
+		s.mem.base = to;
+		s.mem.len *= 4;
+	}
+	ck_assert_int_eq(e.ends, 1);
+	ck_assert_msg(e.last.remap_to == (uintptr_t)to, "end said %#llx, the range is at %p",
+		      (unsigned long long)e.last.remap_to, to);
+	mmn_sub_unregister(&e.sub, s.state);
+	scene_teardown(&s);
+}
+END_TEST
+
 static Suite *hostmem_suite(void)
 {
 	Suite *s = suite_create("hostmem");
@@ -649,6 +871,18 @@ static Suite *hostmem_suite(void)
 	tcase_add_test(tc, punch_hole_bracket);
 	tcase_add_loop_test(tc, mmap_fixed_bracket, 0, TEST_MEM_KINDS);
 	tcase_add_test(tc, length_rounds_up_to_pages);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("advice");
+	tcase_add_test(tc, madvise_collapse_announced);
+	tcase_add_test(tc, madvise_populate_write_announced);
+	tcase_add_test(tc, madvise_unmergeable_announced);
+	tcase_add_test(tc, madvise_unknown_advice_announced);
+	tcase_add_loop_test(tc, madvise_advice_without_translation_change, 0, TEST_MEM_KINDS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("remap destination");
+	tcase_add_loop_test(tc, mremap_end_tells_destination, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("refusals and failures");

@@ -428,12 +428,16 @@ int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats);
 int mmn_munmap(struct mmn_state *state, void *addr, size_t len, unsigned int flags);
 
 /*
- * madvise(2). Advice that discards contents (MADV_DONTNEED, MADV_REMOVE,
- * MADV_FREE, MADV_DONTNEED_LOCKED, MADV_PAGEOUT, MADV_COLD, MADV_HWPOISON)
- * is announced as MMN_EVENT_CLEAR, MADV_SOFT_OFFLINE as MMN_EVENT_MIGRATE,
- * MADV_GUARD_INSTALL as MMN_EVENT_UNMAP; advice that changes nothing a
- * translation depends on (MADV_WILLNEED, MADV_SEQUENTIAL, MADV_HUGEPAGE,
- * ...) invalidates nothing.
+ * madvise(2), announced for what the kernel does to the pages: advice that
+ * discards contents (MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE,
+ * MADV_REMOVE, MADV_PAGEOUT, MADV_HWPOISON) and advice libmmn does not know
+ * as MMN_EVENT_CLEAR; advice that puts the contents in other pages
+ * (MADV_COLLAPSE, MADV_POPULATE_WRITE's copy-on-write break,
+ * MADV_UNMERGEABLE, MADV_SOFT_OFFLINE) as MMN_EVENT_MIGRATE;
+ * MADV_GUARD_INSTALL as MMN_EVENT_UNMAP. Advice that changes no
+ * translation now (hints, fork behaviour, MADV_COLD, MADV_POPULATE_READ,
+ * MADV_MERGEABLE and MADV_HUGEPAGE, whose effects ksmd and khugepaged
+ * bring later on their own) invalidates nothing. See mmn_madvise(3).
  */
 int mmn_madvise(struct mmn_state *state, void *addr, size_t len, int advice,
 		unsigned int flags);
@@ -443,12 +447,15 @@ int mmn_mprotect(struct mmn_state *state, void *addr, size_t len, int prot,
 		 unsigned int flags);
 
 /*
- * mremap(2): MMN_EVENT_REMAP of [OLD_ADDR, OLD_ADDR + OLD_LEN), with
- * desc.remap_to set when MREMAP_FIXED names the destination (*NEW_ADDR on
- * entry, page-aligned), else 0. With MREMAP_FIXED the destination
- * [*NEW_ADDR, *NEW_ADDR + NEW_LEN), whose old mapping the move replaces,
- * is invalidated too, as MMN_EVENT_UNMAP. On success *NEW_ADDR is where
- * the mapping now is.
+ * mremap(2): MMN_EVENT_REMAP of [OLD_ADDR, OLD_ADDR + OLD_LEN). At the
+ * start desc.remap_to is the destination when MREMAP_FIXED names it
+ * (*NEW_ADDR on entry, page-aligned), else 0; after a successful call it
+ * is where the range went, in every case, before the invalidation ends.
+ * With MREMAP_FIXED the destination [*NEW_ADDR, *NEW_ADDR + NEW_LEN),
+ * whose old mapping the move replaces, is invalidated too, as
+ * MMN_EVENT_UNMAP, both open at once during the call (no libmmn lock is
+ * held between them; see mmn_mremap(3) for why this cannot deadlock). On
+ * success *NEW_ADDR is where the mapping now is.
  */
 int mmn_mremap(struct mmn_state *state, void *old_addr, size_t old_len,
 	       size_t new_len, int mremap_flags, void **new_addr,
@@ -479,9 +486,16 @@ int mmn_mmap_fixed(struct mmn_state *state, void *addr, size_t len, int prot,
  * seen through userfaultfd events, on a thread of the watcher's own, and
  * reported as a blockable invalidation with MMN_INVALIDATE_AFTER: the
  * change may already be visible. The kernel does not wait for the report,
- * so this is never a bracket. mprotect, hole punching and file truncation
- * raise no event and are not seen. A REMAP report covers the old range and
- * carries the new address in desc.remap_to; it moves nothing itself.
+ * so this is never a bracket. UNMAP and REMAP are sent after the change is
+ * complete. REMOVE is sent before the zap: its report stays open until no
+ * page of the range is mapped (but to the zero page) and the zapping
+ * thread has left the mmap lock, at most 20 ms, so a reader whose
+ * read_begin returns after the report sees the memory after the zap.
+ * Events a bracket of the same state raises are skipped, only those: same
+ * kind, inside its range, for REMAP to its destination. mprotect, hole
+ * punching and file truncation raise no event and are not seen. A REMAP
+ * report covers the old range and carries the new address in
+ * desc.remap_to; it moves nothing itself.
  * Callbacks run on the watcher's thread: they must not change watched
  * mappings themselves (the kernel would wait for the watcher: deadlock).
  */
