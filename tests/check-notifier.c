@@ -612,7 +612,7 @@ static const struct mmn_range_sub_ops refuse_ops = { .invalidate = always_refuse
 static void blockable_refusal(void *unused)
 {
 	struct mmn_state *state = NULL;
-	struct mmn_range_sub rsub;
+	struct mmn_range_sub rsub = { 0 };
 	struct mmn_invalidate_desc d = desc_of(0, 0x10000, true);
 
 	(void)unused;
@@ -631,7 +631,7 @@ START_TEST(blockable_refusal_is_a_bug)
 #else
 	/* Release builds count it and carry on. */
 	struct mmn_state *state = new_state();
-	struct mmn_range_sub rsub;
+	struct mmn_range_sub rsub = { 0 };
 	struct mmn_invalidate_desc d = desc_of(0, 0x10000, true);
 
 	(void)blockable_refusal;
