@@ -148,6 +148,7 @@ struct mmn_state {
 	pthread_cond_t seq_changed;		/* waits for seq to move on */
 	unsigned long seq_waiters;		/* lock */
 	unsigned long active;			/* lock: running invalidations */
+	unsigned long open_quiet;		/* lock: see open_heard below */
 	struct mmn_itree itree;			/* lock; changes only while seq is even */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
 	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
@@ -171,8 +172,9 @@ struct mmn_state {
 	 * WHOLE-SPACE SUBSCRIPTIONS). Counted in two places, summed by
 	 * register; each invalidation adds one and takes one, maybe not from
 	 * the same counter, so either may wrap: only the sum means something.
+	 * The other counter, open_quiet, sits with active: the path without
+	 * subscriptions then touches no other line.
 	 */
-	unsigned long open_quiet;		/* lock: decided with nr_subs == 0 */
 	unsigned long open_heard;		/* atomic, under subs_lock read */
 };
 
@@ -803,7 +805,15 @@ MMN_EXPORT int mmn_invalidate_end(struct mmn_state *state,
 		goto unmatched;
 	}
 	open_pop(state);
-	end_locked(state, desc, true);
+	/* end_locked(), spelled out: this is the path of every end. */
+	if (likely(__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)) {
+		state->open_quiet--;
+		range_end_locked(state, true);
+		return 0;
+	}
+	state_unlock(state);
+	subs_invalidate_end(state, desc);
+	range_end(state, true);
 	return 0;
 
 unmatched:
