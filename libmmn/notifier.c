@@ -148,7 +148,7 @@ struct mmn_state {
 	pthread_cond_t seq_changed;		/* waits for seq to move on */
 	unsigned long seq_waiters;		/* lock */
 	unsigned long active;			/* lock: running invalidations */
-	unsigned long open_quiet;		/* lock: see open_heard below */
+	unsigned long open_quiet;		/* lock: see open_heard */
 	struct mmn_itree itree;			/* lock; changes only while seq is even */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
 	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
@@ -162,20 +162,21 @@ struct mmn_state {
 	uint64_t refused;			/* atomic: non-blockable -EAGAIN */
 	uint64_t blockable_refusals;		/* atomic: callback bugs */
 
-	pthread_rwlock_t subs_lock;		/* whole-space list, see above */
-	struct mmn_sub subs;			/* subs_lock: list head */
-	/* atomic; written under subs_lock, and also under lock by register */
-	unsigned long nr_subs;
 	/*
 	 * Invalidations between their whole-space start and end, which a
 	 * subscription registered now must not hear the end of (see
 	 * WHOLE-SPACE SUBSCRIPTIONS). Counted in two places, summed by
 	 * register; each invalidation adds one and takes one, maybe not from
 	 * the same counter, so either may wrap: only the sum means something.
-	 * The other counter, open_quiet, sits with active: the path without
-	 * subscriptions then touches no other line.
+	 * open_heard shares the rwlock's line, which the same walks write;
+	 * open_quiet sits with active, so that the path without
+	 * subscriptions touches no other line.
 	 */
+	_Alignas(CACHELINE) pthread_rwlock_t subs_lock; /* whole-space list, see above */
 	unsigned long open_heard;		/* atomic, under subs_lock read */
+	struct mmn_sub subs;			/* subs_lock: list head */
+	/* atomic; written under subs_lock, and also under lock by register */
+	unsigned long nr_subs;
 };
 
 /*
