@@ -641,6 +641,9 @@ void fig_bytes(const struct bench_config *c)
 	static char lib_note[96], base_note[96];
 	struct figure *f;
 
+	/* Zeroed before their first insert, as the API asks. */
+	memset(subs, 0, n * sizeof(*subs));
+
 	(void)c;
 	progress("bytes per subscription");
 	report_section("bytes", "Bytes per range subscription (baseline: one entry of the"

@@ -151,6 +151,9 @@ struct slot_inval {
 	struct mem_region *region;
 	bool paused;				/* holds a vm_pause() */
 	bool slot_removed;
+	/* What apply_start() changed, for a cancel (the change is off). */
+	bool was_plugged, was_moving, was_readonly;
+	uint64_t was_balloon_size;
 };
 #define KD_MAX_INVALS		16u
 

@@ -23,6 +23,10 @@
  * between the slot's removal and the new layout, and no device holds a
  * translation across the change.
  *
+ * When a later subscriber refuses a non-blockable host invalidation that a
+ * region accepted, no end comes: the region's ->invalidate_cancel() puts
+ * the table back, ends the guest-physical invalidation and resumes.
+ *
  * Non-blockable invalidations (MMN_NONBLOCK: the reclaim path) refuse when
  * they would have to wait: to stop a running vCPU, for a device that refused
  * the guest-physical invalidation, or for mem_lock.
@@ -231,6 +235,10 @@ static bool region_invalidate(struct mmn_range_sub *rsub, const struct mmn_inval
 		goto refuse;
 	}
 	mmn_range_set_seq(rsub, cur_seq);
+	e->was_plugged = r->plugged;
+	e->was_moving = r->moving;
+	e->was_readonly = r->readonly;
+	e->was_balloon_size = vm->balloon_size;
 	apply_start(vm, r, d, e);
 	pthread_rwlock_unlock(&vm->mem_lock);
 	if (vm->bench)
@@ -241,8 +249,42 @@ refuse:
 	return false;
 }
 
+/*
+ * A later subscriber refused the host invalidation this region accepted:
+ * no change and no whole-space end follow. Put the region back as it was,
+ * end the guest-physical invalidation, resume.
+ */
+static void region_invalidate_cancel(struct mmn_range_sub *rsub,
+				     const struct mmn_invalidate_desc *d)
+{
+	struct mem_region *r = container_of(rsub, struct mem_region, host_sub);
+	struct vm *vm = r->vm;
+	struct slot_inval *e = NULL;
+
+	pthread_mutex_lock(&vm->inval_lock);
+	for (unsigned int i = 0; i < KD_MAX_INVALS && !e; i++)
+		if (vm->invals[i].host == d && vm->invals[i].region == r)
+			e = &vm->invals[i];
+	pthread_mutex_unlock(&vm->inval_lock);
+	if (!e)
+		return;
+	pthread_rwlock_wrlock(&vm->mem_lock);
+	r->plugged = e->was_plugged;
+	r->moving = e->was_moving;
+	r->readonly = e->was_readonly;
+	vm->balloon_size = e->was_balloon_size;
+	if (e->slot_removed && r->plugged && r->hva && memory_region_map_slot(vm, r) == 0)
+		atomic_fetch_add(&vm->counters.slot_updates, 1);
+	pthread_rwlock_unlock(&vm->mem_lock);
+	mmn_invalidate_end(vm->guest_mm, &e->guest);
+	if (e->paused)
+		vm_resume(vm);
+	inval_put(vm, e);
+}
+
 static const struct mmn_range_sub_ops region_ops = {
 	.invalidate = region_invalidate,
+	.invalidate_cancel = region_invalidate_cancel,
 };
 
 /* The host change is done: install the new layout, end, resume. */

@@ -95,6 +95,33 @@
  * unregister hold it for writing, so that when unregister returns no
  * callback runs or can run again. A count of them lets invalidations skip
  * the rwlock when there are none.
+ *
+ * A subscription registered while invalidations run must not hear the end
+ * of one whose start it missed (a counter of invalidations in progress
+ * would go negative). The invalidation cannot be told which subscriptions
+ * saw its start: mmn_invalidate_end() gets only the caller's descriptor.
+ * So register counts the invalidations that have passed their whole-space
+ * start and not yet their end, and the new subscription skips that many
+ * ends. The count is exact because both sides of each invalidation decide
+ * under a lock that register holds: with subscriptions, the start and end
+ * walks run under subs_lock and count there; without (nr_subs == 0, read
+ * under the state's lock in range_begin and range_end, which runs anyway),
+ * they count under the state's lock, and register raises nr_subs under
+ * both. Skipped ends are interchangeable: the subscription may skip the
+ * end of an invalidation it saw start and hear one it did not, but it
+ * never hears more ends than starts, and it hears fewer while any
+ * invalidation whose start it heard runs. An invalidation counted without
+ * subscriptions that a range subscriber then refuses still runs its end
+ * side, so that the count stays exact.
+ *
+ * REFUSAL
+ *
+ * A non-blockable invalidation refused by a range subscription or by the
+ * whole-space side is undone in reverse: whole-space subscriptions that
+ * accepted hear ->invalidate_end(), then range subscriptions that accepted
+ * hear ->invalidate_cancel(), then seq moves on. Range subscriptions get
+ * no end after a successful invalidation: an end would have to walk the
+ * tree again on every end, and the whole-space side already offers one.
  */
 #include "fault.h"
 #include "itree.h"
@@ -121,6 +148,7 @@ struct mmn_state {
 	pthread_cond_t seq_changed;		/* waits for seq to move on */
 	unsigned long seq_waiters;		/* lock */
 	unsigned long active;			/* lock: running invalidations */
+	unsigned long open_quiet;		/* lock: see open_heard */
 	struct mmn_itree itree;			/* lock; changes only while seq is even */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
 	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
@@ -134,9 +162,21 @@ struct mmn_state {
 	uint64_t refused;			/* atomic: non-blockable -EAGAIN */
 	uint64_t blockable_refusals;		/* atomic: callback bugs */
 
-	pthread_rwlock_t subs_lock;		/* whole-space list, see above */
+	/*
+	 * Invalidations between their whole-space start and end, which a
+	 * subscription registered now must not hear the end of (see
+	 * WHOLE-SPACE SUBSCRIPTIONS). Counted in two places, summed by
+	 * register; each invalidation adds one and takes one, maybe not from
+	 * the same counter, so either may wrap: only the sum means something.
+	 * open_heard shares the rwlock's line, which the same walks write;
+	 * open_quiet sits with active, so that the path without
+	 * subscriptions touches no other line.
+	 */
+	_Alignas(CACHELINE) pthread_rwlock_t subs_lock; /* whole-space list, see above */
+	unsigned long open_heard;		/* atomic, under subs_lock read */
 	struct mmn_sub subs;			/* subs_lock: list head */
-	unsigned long nr_subs;			/* atomic; written under subs_lock */
+	/* atomic; written under subs_lock, and also under lock by register */
+	unsigned long nr_subs;
 };
 
 /*
@@ -219,6 +259,50 @@ static inline void cb_enter(const struct mmn_state *state) { (void)state; }
 static inline void cb_leave(void) { }
 static inline bool in_callback_of(const struct mmn_state *state) { (void)state; return false; }
 #endif
+
+/*
+ * Debug builds: the invalidations this thread has open, by state. A thread
+ * that waits for seq to move on while it holds an invalidation of the same
+ * state open waits for itself. An invalidation ended on another thread
+ * stays recorded here; the API expects start and end on one thread.
+ */
+#ifdef MMN_DEBUG
+#define OPEN_MAX 16
+static __thread const struct mmn_state *open_states[OPEN_MAX];
+static __thread unsigned int open_depth;
+
+static void open_push(const struct mmn_state *state)
+{
+	if (open_depth < OPEN_MAX)
+		open_states[open_depth++] = state;
+}
+
+static void open_pop(const struct mmn_state *state)
+{
+	for (unsigned int i = open_depth; i-- > 0; ) {
+		if (open_states[i] != state)
+			continue;
+		open_states[i] = open_states[--open_depth];
+		return;
+	}
+}
+
+static bool holds_open(const struct mmn_state *state)
+{
+	for (unsigned int i = 0; i < open_depth; i++)
+		if (open_states[i] == state)
+			return true;
+	return false;
+}
+#else
+static inline void open_push(const struct mmn_state *state) { (void)state; }
+static inline void open_pop(const struct mmn_state *state) { (void)state; }
+static inline bool holds_open(const struct mmn_state *state) { (void)state; return false; }
+#endif
+
+#define BUG_WAITS_FOR_ITSELF(state, what)				\
+	MMN_BUG_ON(holds_open(state), "%s would wait for an invalidation "	\
+		   "of the same state that this thread has open: it would deadlock", what)
 
 #define BUG_IN_CALLBACK(state, what)					\
 	MMN_BUG_ON(in_callback_of(state),				\
@@ -398,20 +482,31 @@ MMN_EXPORT int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats)
  * Invalidation, range side
  */
 
+/* active is written under the lock, read without it by mmn_invalidate_end(). */
+static inline void active_set(struct mmn_state *state, unsigned long active)
+{
+	__atomic_store_n(&state->active, active, __ATOMIC_RELAXED);
+}
+
 /*
  * Count a new invalidation and find the first subscription it hits. When
  * there is one, make seq odd: from here until the last invalidation ends,
- * the tree does not change and can be walked without the lock.
+ * the tree does not change and can be walked without the lock. *QUIET:
+ * there is no whole-space subscription, so the invalidation skips the
+ * whole-space start and counts in open_quiet (see the essay).
  */
 static struct mmn_itree_node *range_begin(struct mmn_state *state,
 					  uint64_t start, uint64_t last,
-					  uint64_t *cur_seq)
+					  uint64_t *cur_seq, bool *quiet)
 {
 	struct mmn_itree_node *node;
 
 	state_lock(state);
-	state->active++;
+	active_set(state, state->active + 1);
 	state->begun++;
+	*quiet = __atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0;
+	if (*quiet)
+		state->open_quiet++;
 	node = mmn_itree_iter_first(&state->itree, start, last);
 	if (node && !seq_invalidating(state->seq))
 		seq_store(state, state->seq + 1);
@@ -438,17 +533,22 @@ static void apply_deferred_locked(struct mmn_state *state)
 /*
  * One invalidation is over. The last one applies the deferred list and
  * only then advances seq (see the essay: removers free on that signal).
+ * Called with the lock held; drops it.
  */
-static void range_end(struct mmn_state *state, bool completed)
+static void range_end_locked(struct mmn_state *state, bool completed)
 {
 	bool wake = false;
 
-	state_lock(state);
 	MMN_BUG_ON(state->active == 0,
 		   "mmn_invalidate_end without a matching mmn_invalidate_start");
+	if (unlikely(state->active == 0)) {
+		state_unlock(state);
+		return;
+	}
 	if (completed)
 		state->ended++;
-	if (--state->active == 0 && seq_invalidating(state->seq)) {
+	active_set(state, state->active - 1);
+	if (state->active == 0 && seq_invalidating(state->seq)) {
 		apply_deferred_locked(state);
 		seq_store(state, state->seq + 1);
 		wake = state->seq_waiters != 0;
@@ -458,17 +558,57 @@ static void range_end(struct mmn_state *state, bool completed)
 		pthread_cond_broadcast(&state->seq_changed);
 }
 
-/* Call ->invalidate() on every subscription overlapping the desc. */
+static void range_end(struct mmn_state *state, bool completed)
+{
+	state_lock(state);
+	range_end_locked(state, completed);
+}
+
+/*
+ * A refused invalidation: tell the range subscriptions that accepted it,
+ * from the first hit up to STOP (NULL: every one hit), that it is off.
+ * Only after a hit: seq is odd, so the tree stands still.
+ */
+static void range_cancel_until(struct mmn_state *state,
+			       const struct mmn_invalidate_desc *desc,
+			       struct mmn_itree_node *stop)
+{
+	const uint64_t last = range_last(desc->end);
+	struct mmn_itree_node *node;
+
+	for (node = mmn_itree_iter_first(&state->itree, desc->start, last); node != stop;
+	     node = mmn_itree_iter_next(node, desc->start, last)) {
+		struct mmn_range_sub *rsub =
+			mmn_container_of(node, struct mmn_range_sub, node);
+
+		if (!rsub->ops->invalidate_cancel)
+			continue;
+		cb_enter(state);
+		rsub->ops->invalidate_cancel(rsub, desc);
+		cb_leave();
+	}
+}
+
+static void end_locked(struct mmn_state *state, const struct mmn_invalidate_desc *desc,
+		       bool completed);
+
+/*
+ * Call ->invalidate() on every subscription overlapping the desc. *QUIET:
+ * see range_begin(); *HIT: some subscription was called. On refusal the
+ * invalidation is over when this returns.
+ */
 static int range_invalidate(struct mmn_state *state,
-			    const struct mmn_invalidate_desc *desc)
+			    const struct mmn_invalidate_desc *desc,
+			    bool *quiet, bool *hit)
 {
 	const bool blockable = desc->flags & MMN_INVALIDATE_BLOCKABLE;
 	const uint64_t last = range_last(desc->end);
 	struct mmn_itree_node *node;
 	uint64_t cur_seq;
 
-	for (node = range_begin(state, desc->start, last, &cur_seq); node;
-	     node = mmn_itree_iter_next(node, desc->start, last)) {
+	node = range_begin(state, desc->start, last, &cur_seq, quiet);
+	*hit = node != NULL;
+	for (; node; node = mmn_itree_iter_next(node, desc->start, last)) {
 		struct mmn_range_sub *rsub =
 			mmn_container_of(node, struct mmn_range_sub, node);
 		bool ok;
@@ -479,7 +619,14 @@ static int range_invalidate(struct mmn_state *state,
 
 		if (unlikely(!ok)) {
 			if (!blockable) {
-				range_end(state, false);
+				range_cancel_until(state, desc, node);
+				if (*quiet) {
+					/* Counted in open_quiet: run the end side. */
+					state_lock(state);
+					end_locked(state, desc, false);
+				} else {
+					range_end(state, false);
+				}
 				return -EAGAIN;
 			}
 			stat_inc(&state->blockable_refusals);
@@ -502,13 +649,29 @@ static int range_invalidate(struct mmn_state *state,
  * Invalidation, whole-space side
  */
 
-/* Call ->invalidate_end() on the subscriptions from the first to STOP. */
+/* Whether SUB still owes a skipped end (see the essay); takes it if so. */
+static bool sub_skips_end(struct mmn_sub *sub)
+{
+	unsigned long n = __atomic_load_n(&sub->skip_ends, __ATOMIC_RELAXED);
+
+	while (n && !__atomic_compare_exchange_n(&sub->skip_ends, &n, n - 1, true,
+						 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	return n != 0;
+}
+
+/*
+ * Call ->invalidate_end() on the subscriptions from the first to STOP.
+ * UNDO: they all heard this invalidation's start, none skips.
+ */
 static void subs_end_until(struct mmn_state *state, struct mmn_sub *stop,
-			   const struct mmn_invalidate_desc *desc)
+			   const struct mmn_invalidate_desc *desc, bool undo)
 {
 	struct mmn_sub *sub;
 
 	for (sub = state->subs.next; sub != stop; sub = sub->next) {
+		if (!undo && sub_skips_end(sub))
+			continue;
 		if (!sub->ops->invalidate_end)
 			continue;
 		cb_enter(state);
@@ -523,9 +686,6 @@ static int subs_invalidate_start(struct mmn_state *state,
 	const bool blockable = desc->flags & MMN_INVALIDATE_BLOCKABLE;
 	struct mmn_sub *sub;
 	int ret = 0;
-
-	if (__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)
-		return 0;
 
 	/*
 	 * The rwlock prefers writers: a pending register or unregister, itself
@@ -545,7 +705,7 @@ static int subs_invalidate_start(struct mmn_state *state,
 			continue;
 		if (!blockable) {
 			/* Undo: those before SUB accepted and must hear the end. */
-			subs_end_until(state, sub, desc);
+			subs_end_until(state, sub, desc, true);
 			break;
 		}
 		stat_inc(&state->blockable_refusals);
@@ -553,6 +713,8 @@ static int subs_invalidate_start(struct mmn_state *state,
 			   ret);
 		ret = 0;
 	}
+	if (ret == 0)
+		__atomic_fetch_add(&state->open_heard, 1, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&state->subs_lock);
 	return ret ? -EAGAIN : 0;
 }
@@ -560,11 +722,28 @@ static int subs_invalidate_start(struct mmn_state *state,
 static void subs_invalidate_end(struct mmn_state *state,
 				const struct mmn_invalidate_desc *desc)
 {
-	if (__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)
-		return;
 	pthread_rwlock_rdlock(&state->subs_lock);
-	subs_end_until(state, &state->subs, desc);
+	subs_end_until(state, &state->subs, desc, false);
+	__atomic_fetch_sub(&state->open_heard, 1, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&state->subs_lock);
+}
+
+/*
+ * The end side of an invalidation counted in open_quiet or open_heard:
+ * whole-space ends, then the range side. Called with the lock held, which
+ * decides, with register excluded, whether there is anyone to tell.
+ */
+static void end_locked(struct mmn_state *state, const struct mmn_invalidate_desc *desc,
+		       bool completed)
+{
+	if (likely(__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)) {
+		state->open_quiet--;
+		range_end_locked(state, completed);
+		return;
+	}
+	state_unlock(state);
+	subs_invalidate_end(state, desc);
+	range_end(state, completed);
 }
 
 /* ------------------------------------------------------------------------
@@ -583,32 +762,64 @@ static bool desc_valid(const struct mmn_invalidate_desc *desc)
 MMN_EXPORT int mmn_invalidate_start(struct mmn_state *state,
 				    const struct mmn_invalidate_desc *desc)
 {
+	bool quiet, hit;
 	int ret;
 
 	if (!state || !desc || !desc_valid(desc))
 		return -EINVAL;
 	BUG_IN_CALLBACK(state, "mmn_invalidate_start");
 
-	ret = range_invalidate(state, desc);
-	if (ret == 0) {
+	ret = range_invalidate(state, desc, &quiet, &hit);
+	if (ret == 0 && !quiet) {
 		ret = subs_invalidate_start(state, desc);
-		if (ret)
+		if (ret) {
+			if (hit)
+				range_cancel_until(state, desc, NULL);
 			range_end(state, false);
+		}
 	}
 	if (ret)
 		stat_inc(&state->refused);
+	else
+		open_push(state);
 	return ret;
 }
 
-MMN_EXPORT void mmn_invalidate_end(struct mmn_state *state,
-				   const struct mmn_invalidate_desc *desc)
+MMN_EXPORT int mmn_invalidate_end(struct mmn_state *state,
+				  const struct mmn_invalidate_desc *desc)
 {
 	if (!state || !desc)
-		return;
+		return -EINVAL;
 	BUG_IN_CALLBACK(state, "mmn_invalidate_end");
 
+	if (__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) != 0) {
+		if (unlikely(__atomic_load_n(&state->active, __ATOMIC_RELAXED) == 0))
+			goto unmatched;
+		open_pop(state);
+		subs_invalidate_end(state, desc);
+		range_end(state, true);
+		return 0;
+	}
+	state_lock(state);
+	if (unlikely(state->active == 0)) {
+		state_unlock(state);
+		goto unmatched;
+	}
+	open_pop(state);
+	/* end_locked(), spelled out: this is the path of every end. */
+	if (likely(__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)) {
+		state->open_quiet--;
+		range_end_locked(state, true);
+		return 0;
+	}
+	state_unlock(state);
 	subs_invalidate_end(state, desc);
 	range_end(state, true);
+	return 0;
+
+unmatched:
+	MMN_BUG_ON(true, "mmn_invalidate_end without a matching mmn_invalidate_start");
+	return -EINVAL;
 }
 
 /* ------------------------------------------------------------------------
@@ -626,6 +837,9 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 	if (length == 0 || length - 1 > UINT64_MAX - start)
 		return -EOVERFLOW;
 	BUG_IN_CALLBACK(state, "mmn_range_sub_insert");
+	/* Zeroed before its first insert, and cleared again by remove and free. */
+	if (rsub->state)
+		return -EBUSY;
 
 	rsub->node.start = start;
 	rsub->node.last = start + (length - 1);
@@ -723,14 +937,17 @@ MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 		mmn_itree_remove(&state->itree, &rsub->node);
 	}
 	state->nr_range_subs--;
-	if (wait_for)
+	if (wait_for) {
+		BUG_WAITS_FOR_ITSELF(state, "mmn_range_sub_remove");
 		wait_seq_change_locked(state, wait_for);
+	}
 	rsub->state = NULL;
 	state_unlock(state);
 }
 
 static uint64_t read_begin_wait(struct mmn_state *state, uint64_t seq)
 {
+	BUG_WAITS_FOR_ITSELF(state, "mmn_range_read_begin");
 	state_lock(state);
 	state->read_waits++;
 	wait_seq_change_locked(state, seq);
@@ -771,14 +988,11 @@ MMN_EXPORT uint64_t mmn_range_read_begin(struct mmn_range_sub *rsub)
  * Whole-space subscriptions
  */
 
-static bool sub_listed_locked(struct mmn_state *state, const struct mmn_sub *sub)
-{
-	for (const struct mmn_sub *s = state->subs.next; s != &state->subs; s = s->next)
-		if (s == sub)
-			return true;
-	return false;
-}
-
+/*
+ * With subs_lock held for writing. The state's lock orders the new count
+ * against range_begin() and end_locked(), which read it to decide whether
+ * an invalidation has whole-space subscriptions to tell (see the essay).
+ */
 static void sub_link_locked(struct mmn_state *state, struct mmn_sub *sub)
 {
 	sub->state = state;
@@ -786,7 +1000,11 @@ static void sub_link_locked(struct mmn_state *state, struct mmn_sub *sub)
 	sub->next = &state->subs;
 	state->subs.prev->next = sub;
 	state->subs.prev = sub;
+	state_lock(state);
+	sub->skip_ends = state->open_quiet +
+			 __atomic_load_n(&state->open_heard, __ATOMIC_RELAXED);
 	__atomic_store_n(&state->nr_subs, state->nr_subs + 1, __ATOMIC_RELAXED);
+	state_unlock(state);
 }
 
 static void sub_unlink_locked(struct mmn_state *state, struct mmn_sub *sub)
@@ -807,7 +1025,8 @@ MMN_EXPORT int mmn_sub_register(struct mmn_sub *sub, struct mmn_state *state)
 	BUG_IN_CALLBACK(state, "mmn_sub_register");
 
 	pthread_rwlock_wrlock(&state->subs_lock);
-	if (sub_listed_locked(state, sub)) {
+	/* Zeroed before its first register; cleared by unregister and free. */
+	if (sub->state) {
 		ret = -EBUSY;
 	} else {
 		sub->refs = 0;
@@ -817,20 +1036,33 @@ MMN_EXPORT int mmn_sub_register(struct mmn_sub *sub, struct mmn_state *state)
 	return ret;
 }
 
-MMN_EXPORT void mmn_sub_unregister(struct mmn_sub *sub, struct mmn_state *state)
+MMN_EXPORT int mmn_sub_unregister(struct mmn_sub *sub, struct mmn_state *state)
 {
+	bool got;
+
 	if (!sub || !state)
-		return;
+		return -EINVAL;
+	/*
+	 * Not registered, or released by mmn_state_free(): STATE may be
+	 * freed already (or be a new state at the same address). Touch it not.
+	 */
+	if (!sub->state)
+		return 0;
 	BUG_IN_CALLBACK(state, "mmn_sub_unregister");
+	if (sub->state != state) {
+		MMN_BUG_ON(true, "mmn_sub_unregister: subscription is registered with another state");
+		return -EINVAL;
+	}
 
 	/* Taking the lock for writing waits out every running callback. */
 	pthread_rwlock_wrlock(&state->subs_lock);
-	if (sub_listed_locked(state, sub))
+	got = sub->refs != 0;
+	if (!got)
 		sub_unlink_locked(state, sub);
-	else
-		MMN_BUG_ON(sub->state != NULL,
-			   "mmn_sub_unregister: subscription is registered with another state");
 	pthread_rwlock_unlock(&state->subs_lock);
+	MMN_BUG_ON(got, "mmn_sub_unregister: subscription comes from mmn_sub_get(): "
+		   "drop it with mmn_sub_put()");
+	return got ? -EINVAL : 0;
 }
 
 MMN_EXPORT int mmn_sub_get(const struct mmn_sub_ops *ops, struct mmn_state *state,
@@ -866,35 +1098,50 @@ MMN_EXPORT int mmn_sub_get(const struct mmn_sub_ops *ops, struct mmn_state *stat
 	return ret;
 }
 
-MMN_EXPORT void mmn_sub_put(struct mmn_sub *sub)
+#define PUT_UNHELD "mmn_sub_put: no reference held (registered with mmn_sub_register, " \
+		   "or put too often)"
+
+MMN_EXPORT int mmn_sub_put(struct mmn_sub *sub)
 {
 	struct mmn_state *state;
-	bool last;
+	bool unheld, last = false;
 
 	if (!sub)
-		return;
+		return -EINVAL;
 	state = sub->state;
 	if (!state) {
 		/* Released by mmn_state_free(): only the count is left, and no lock. */
-		unsigned long refs = __atomic_sub_fetch(&sub->refs, 1, __ATOMIC_ACQ_REL);
+		unsigned long refs = __atomic_load_n(&sub->refs, __ATOMIC_RELAXED);
 
-		MMN_BUG_ON(refs == ULONG_MAX, "mmn_sub_put: no reference held");
-		if (refs == 0)
+		do {
+			if (refs == 0) {
+				MMN_BUG_ON(true, PUT_UNHELD);
+				return -EINVAL;
+			}
+		} while (!__atomic_compare_exchange_n(&sub->refs, &refs, refs - 1, true,
+						      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+		if (refs == 1)
 			sub->ops->free_sub(sub);
-		return;
+		return 0;
 	}
 	BUG_IN_CALLBACK(state, "mmn_sub_put");
 
 	pthread_rwlock_wrlock(&state->subs_lock);
-	MMN_BUG_ON(sub->refs == 0, "mmn_sub_put: no reference held (registered with "
-		   "mmn_sub_register, or put too often)");
-	last = --sub->refs == 0;
-	if (last)
-		sub_unlink_locked(state, sub);
+	unheld = sub->refs == 0;
+	if (!unheld) {
+		last = --sub->refs == 0;
+		if (last)
+			sub_unlink_locked(state, sub);
+	}
 	pthread_rwlock_unlock(&state->subs_lock);
+	if (unheld) {
+		MMN_BUG_ON(true, PUT_UNHELD);
+		return -EINVAL;
+	}
 	/* The write lock waited out every callback; none can start now. */
 	if (last)
 		sub->ops->free_sub(sub);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------

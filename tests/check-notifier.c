@@ -612,7 +612,7 @@ static const struct mmn_range_sub_ops refuse_ops = { .invalidate = always_refuse
 static void blockable_refusal(void *unused)
 {
 	struct mmn_state *state = NULL;
-	struct mmn_range_sub rsub;
+	struct mmn_range_sub rsub = { 0 };
 	struct mmn_invalidate_desc d = desc_of(0, 0x10000, true);
 
 	(void)unused;
@@ -631,7 +631,7 @@ START_TEST(blockable_refusal_is_a_bug)
 #else
 	/* Release builds count it and carry on. */
 	struct mmn_state *state = new_state();
-	struct mmn_range_sub rsub;
+	struct mmn_range_sub rsub = { 0 };
 	struct mmn_invalidate_desc d = desc_of(0, 0x10000, true);
 
 	(void)blockable_refusal;
@@ -1290,6 +1290,503 @@ START_TEST(stats_count_and_grow)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * Rule 9: misuse gets an error (and an abort in debug builds), never a
+ * corrupted state or a hang
+ */
+
+START_TEST(unregister_after_state_free_touches_nothing)
+{
+	struct mmn_state *state = new_state(), *other;
+	struct rec_whole w = { .sub.ops = &whole_ops };
+	struct rec_sub r;
+
+	rec_init(&r);
+	ck_assert_int_eq(mmn_sub_register(&w.sub, state), 0);
+	ck_assert_int_eq(mmn_range_sub_insert(&r.rsub, state, 0, 0x1000, &rec_ops), 0);
+	mmn_state_free(state);
+	/* The teardown order the header allows: STATE is freed memory now. */
+	ck_assert_int_eq(mmn_sub_unregister(&w.sub, state), 0);
+	mmn_range_sub_remove(&r.rsub);
+	/* Both are detached and may serve another state. */
+	other = new_state();
+	ck_assert_int_eq(mmn_sub_register(&w.sub, other), 0);
+	ck_assert_int_eq(mmn_range_sub_insert(&r.rsub, other, 0, 0x1000, &rec_ops), 0);
+	ck_assert_int_eq(mmn_sub_unregister(&w.sub, other), 0);
+	mmn_range_sub_remove(&r.rsub);
+	ck_assert_ptr_null(notifier_check(other));
+	mmn_state_free(other);
+}
+END_TEST
+
+START_TEST(insert_twice_is_busy)
+{
+	struct mmn_state *a = new_state(), *b = new_state();
+	struct mmn_invalidate_desc d = desc_of(0, 0x10000, true);
+	struct rec_sub r, hit, late;
+
+	rec_init(&r);
+	rec_init(&hit);
+	rec_init(&late);
+	ck_assert_int_eq(mmn_range_sub_insert(&r.rsub, a, 0x1000, 0x1000, &rec_ops), 0);
+	ck_assert_int_eq(mmn_range_sub_insert(&r.rsub, a, 0x1000, 0x1000, &rec_ops), -EBUSY);
+	ck_assert_int_eq(mmn_range_sub_insert(&r.rsub, b, 0x1000, 0x1000, &rec_ops), -EBUSY);
+	ck_assert_uint_eq(stats_of(a).range_subs, 1);
+	ck_assert_uint_eq(stats_of(b).range_subs, 0);
+	ck_assert_ptr_null(notifier_check(a));
+	ck_assert_ptr_null(notifier_check(b));
+
+	/* A deferred insert is inserted too. */
+	ck_assert_int_eq(mmn_range_sub_insert(&hit.rsub, b, 0, 0x1000, &rec_ops), 0);
+	ck_assert_int_eq(mmn_invalidate_start(b, &d), 0);
+	ck_assert_int_eq(mmn_range_sub_insert(&late.rsub, b, 0x4000, 0x1000, &rec_ops), 0);
+	ck_assert_int_eq(mmn_range_sub_insert(&late.rsub, b, 0x4000, 0x1000, &rec_ops), -EBUSY);
+	ck_assert_int_eq(mmn_range_sub_insert(&late.rsub, a, 0x4000, 0x1000, &rec_ops), -EBUSY);
+	ck_assert_int_eq(mmn_invalidate_end(b, &d), 0);
+	ck_assert_uint_eq(stats_of(b).range_subs, 2);
+	ck_assert_ptr_null(notifier_check(b));
+
+	/* Removed, it may be inserted again. */
+	mmn_range_sub_remove(&r.rsub);
+	ck_assert_int_eq(mmn_range_sub_insert(&r.rsub, b, 0x1000, 0x1000, &rec_ops), 0);
+	mmn_range_sub_remove(&r.rsub);
+	mmn_range_sub_remove(&hit.rsub);
+	mmn_range_sub_remove(&late.rsub);
+	mmn_state_free(a);
+	mmn_state_free(b);
+}
+END_TEST
+
+START_TEST(register_on_another_state_is_busy)
+{
+	struct mmn_state *a = new_state(), *b = new_state();
+	struct rec_whole w = { .sub.ops = &whole_ops };
+	struct mmn_invalidate_desc d = desc_of(0, 0x1000, true);
+
+	ck_assert_int_eq(mmn_sub_register(&w.sub, a), 0);
+	ck_assert_int_eq(mmn_sub_register(&w.sub, b), -EBUSY);
+	ck_assert_uint_eq(stats_of(b).subs, 0);
+	ck_assert_ptr_null(notifier_check(a));
+	ck_assert_ptr_null(notifier_check(b));
+	/* Still on A's list alone. */
+	ck_assert_int_eq(mmn_invalidate_start(a, &d), 0);
+	ck_assert_int_eq(mmn_invalidate_end(a, &d), 0);
+	ck_assert_int_eq(mmn_invalidate_start(b, &d), 0);
+	ck_assert_int_eq(mmn_invalidate_end(b, &d), 0);
+	ck_assert_int_eq(atomic_load(&w.starts), 1);
+	ck_assert_int_eq(atomic_load(&w.ends), 1);
+	ck_assert_int_eq(mmn_sub_unregister(&w.sub, a), 0);
+	ck_assert_int_eq(mmn_sub_register(&w.sub, b), 0);
+	ck_assert_int_eq(mmn_sub_unregister(&w.sub, b), 0);
+	mmn_state_free(a);
+	mmn_state_free(b);
+}
+END_TEST
+
+/* The misuse calls below, each in a fresh state. */
+enum misuse { PUT_REGISTERED, END_WITHOUT_START, UNREGISTER_OTHER_STATE, MISUSE_COUNT };
+
+static const char *const misuse_abort[MISUSE_COUNT] = {
+	[PUT_REGISTERED] = "mmn_sub_put: no reference held",
+	[END_WITHOUT_START] = "mmn_invalidate_end without a matching mmn_invalidate_start",
+	[UNREGISTER_OTHER_STATE] = "registered with another state",
+};
+
+/* Returns what the misuse call returned; then checks the state still works. */
+static int do_misuse(enum misuse what)
+{
+	struct mmn_state *state = new_state(), *other = new_state();
+	struct mmn_invalidate_desc d = desc_of(0, 0x10000, true);
+	struct rec_whole w = { .sub.ops = &whole_ops };
+	struct rec_sub r;
+	struct mmn_stats s;
+	int ret = 0;
+
+	rec_init(&r);
+	ck_assert_int_eq(mmn_range_sub_insert(&r.rsub, state, 0x1000, 0x1000, &rec_ops), 0);
+	ck_assert_int_eq(mmn_sub_register(&w.sub, state), 0);
+	switch (what) {
+	case PUT_REGISTERED:
+		ret = mmn_sub_put(&w.sub);
+		break;
+	case END_WITHOUT_START:
+		ret = mmn_invalidate_end(state, &d);
+		break;
+	case UNREGISTER_OTHER_STATE:
+		ret = mmn_sub_unregister(&w.sub, other);
+		break;
+	default:
+		break;
+	}
+	/* Nothing changed: the next invalidation and read go through. */
+	s = stats_of(state);
+	ck_assert_uint_eq(s.active_invalidations, 0);
+	ck_assert_uint_eq(s.subs, 1);
+	ck_assert_int_eq(atomic_load(&w.ends), 0);
+	ck_assert_int_eq(mmn_invalidate_start(state, &d), 0);
+	ck_assert_int_eq(mmn_invalidate_end(state, &d), 0);
+	ck_assert_int_eq(atomic_load(&w.starts), 1);
+	ck_assert_int_eq(atomic_load(&w.ends), 1);
+	(void)mmn_range_read_begin(&r.rsub);
+	ck_assert_uint_eq(stats_of(state).read_begin_waits, 0);
+	ck_assert_ptr_null(notifier_check(state));
+	ck_assert_int_eq(mmn_sub_unregister(&w.sub, state), 0);
+	mmn_range_sub_remove(&r.rsub);
+	mmn_state_free(state);
+	mmn_state_free(other);
+	return ret;
+}
+
+#ifdef MMN_DEBUG
+static void misuse_child(void *arg)
+{
+	do_misuse(*(enum misuse *)arg);
+}
+#endif
+
+START_TEST(misuse_is_refused)
+{
+	enum misuse what = (enum misuse)_i;
+#ifdef MMN_DEBUG
+	const char *why = test_expect_abort(misuse_child, &what, misuse_abort[what]);
+
+	ck_assert_msg(why == NULL, "%s", why);
+#else
+	(void)misuse_abort;
+	ck_assert_int_eq(do_misuse(what), -EINVAL);
+#endif
+}
+END_TEST
+
+START_TEST(put_too_often_after_state_free_is_refused)
+{
+	struct mmn_state *state = new_state();
+	struct mmn_sub *sub, *again;
+
+	atomic_store(&allocs, 0);
+	atomic_store(&frees, 0);
+	ck_assert_int_eq(mmn_sub_get(&counted_ops, state, &sub), 0);
+	ck_assert_int_eq(mmn_sub_get(&counted_ops, state, &again), 0);
+	ck_assert_ptr_eq(sub, again);
+	ck_assert_int_eq(mmn_sub_put(again), 0);
+	mmn_state_free(state);
+	ck_assert_int_eq(mmn_sub_put(sub), 0);
+	ck_assert_int_eq(atomic_load(&frees), 1);
+	ck_assert_int_eq(mmn_sub_put(NULL), -EINVAL);
+}
+END_TEST
+
+/* A thread that reads under its own open invalidation would wait for itself. */
+static void read_under_own_invalidation(void *arg)
+{
+	struct mmn_state *state = NULL;
+	struct mmn_invalidate_desc d = desc_of(0, 0x10000, true);
+	struct rec_sub r;
+	bool remove = arg != NULL;
+
+	mmn_state_new(&state);
+	rec_init(&r);
+	mmn_range_sub_insert(&r.rsub, state, 0x1000, 0x1000, &rec_ops);
+	mmn_invalidate_start(state, &d);
+	if (remove)
+		mmn_range_sub_remove(&r.rsub);
+	else
+		mmn_range_read_begin(&r.rsub);
+}
+
+START_TEST(debug_wait_under_own_invalidation_aborts)
+{
+	const char *why;
+
+	why = test_expect_abort(read_under_own_invalidation, NULL,
+				"mmn_range_read_begin would wait for an invalidation");
+	ck_assert_msg(why == NULL, "%s", why);
+	why = test_expect_abort(read_under_own_invalidation, (void *)1,
+				"mmn_range_sub_remove would wait for an invalidation");
+	ck_assert_msg(why == NULL, "%s", why);
+}
+END_TEST
+
+START_TEST(read_under_others_invalidation_is_fine)
+{
+	struct mmn_state *state = new_state();
+	struct mmn_invalidate_desc d = desc_of(0, 0x10000, true);
+	struct mmn_invalidate_desc miss = desc_of(0x100000, 0x200000, true);
+	struct rec_sub r;
+	uint64_t seq;
+
+	rec_init(&r);
+	ck_assert_int_eq(mmn_range_sub_insert(&r.rsub, state, 0x1000, 0x1000, &rec_ops), 0);
+	/* Ended invalidations leave no record behind, nested or not. */
+	ck_assert_int_eq(mmn_invalidate_start(state, &d), 0);
+	ck_assert_int_eq(mmn_invalidate_start(state, &miss), 0);
+	ck_assert_int_eq(mmn_invalidate_end(state, &d), 0);
+	ck_assert_int_eq(mmn_invalidate_end(state, &miss), 0);
+	seq = mmn_range_read_begin(&r.rsub);
+	ck_assert(!mmn_range_read_retry(&r.rsub, seq));
+	mmn_range_sub_remove(&r.rsub);
+	mmn_state_free(state);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Rule 10: a refused invalidation is cancelled at every range subscriber
+ * that accepted it
+ */
+
+struct cancel_sub {
+	struct rec_sub rec;
+	atomic_int cancels;
+	struct mmn_invalidate_desc cancelled;
+	bool seq_odd_at_cancel;
+	struct mmn_state *state;
+};
+
+static void rec_cancel(struct mmn_range_sub *rsub, const struct mmn_invalidate_desc *desc)
+{
+	struct cancel_sub *c = mmn_container_of(rsub, struct cancel_sub, rec.rsub);
+
+	c->cancelled = *desc;
+	/* Readers still wait: the stamp is the running seq. */
+	c->seq_odd_at_cancel = __atomic_load_n(&rsub->invalidate_seq, __ATOMIC_RELAXED) & 1;
+	atomic_fetch_add(&c->cancels, 1);
+}
+
+static const struct mmn_range_sub_ops cancel_ops = {
+	.invalidate = rec_invalidate,
+	.invalidate_cancel = rec_cancel,
+};
+
+static void cancel_init(struct cancel_sub *c, struct mmn_state *state, uint64_t start, bool refuse)
+{
+	memset(c, 0, sizeof(*c));
+	rec_init(&c->rec);
+	c->rec.refuse = refuse;
+	c->state = state;
+	ck_assert_int_eq(mmn_range_sub_insert(&c->rec.rsub, state, start, 0x1000, &cancel_ops), 0);
+}
+
+START_TEST(range_refusal_cancels_earlier_range_subs)
+{
+	struct mmn_state *state = new_state();
+	struct mmn_invalidate_desc nb = desc_of(0, 0x10000, false);
+	struct cancel_sub first, second, refuser, after;
+	struct rec_whole w = { .sub.ops = &whole_ops };
+
+	/* Tree order is by start: first, second, refuser, after. */
+	cancel_init(&first, state, 0x1000, false);
+	cancel_init(&second, state, 0x2000, false);
+	cancel_init(&refuser, state, 0x3000, true);
+	cancel_init(&after, state, 0x4000, false);
+	ck_assert_int_eq(mmn_sub_register(&w.sub, state), 0);
+
+	ck_assert_int_eq(mmn_invalidate_start(state, &nb), -EAGAIN);
+	ck_assert_int_eq(atomic_load(&first.rec.calls), 1);
+	ck_assert_int_eq(atomic_load(&first.cancels), 1);
+	ck_assert_int_eq(atomic_load(&second.cancels), 1);
+	ck_assert(first.seq_odd_at_cancel && second.seq_odd_at_cancel);
+	ck_assert_uint_eq(first.cancelled.start, nb.start);
+	ck_assert_uint_eq(first.cancelled.end, nb.end);
+	/* The refuser and those after it accepted nothing. */
+	ck_assert_int_eq(atomic_load(&refuser.cancels), 0);
+	ck_assert_int_eq(atomic_load(&after.rec.calls), 0);
+	ck_assert_int_eq(atomic_load(&after.cancels), 0);
+	ck_assert_int_eq(atomic_load(&w.starts), 0);
+	ck_assert_int_eq(atomic_load(&w.ends), 0);
+	ck_assert_uint_eq(stats_of(state).active_invalidations, 0);
+
+	/* A successful invalidation cancels nothing. */
+	refuser.rec.refuse = false;
+	ck_assert_int_eq(mmn_invalidate_start(state, &nb), 0);
+	ck_assert_int_eq(mmn_invalidate_end(state, &nb), 0);
+	ck_assert_int_eq(atomic_load(&first.cancels), 1);
+	ck_assert_int_eq(atomic_load(&after.cancels), 0);
+
+	mmn_sub_unregister(&w.sub, state);
+	mmn_range_sub_remove(&first.rec.rsub);
+	mmn_range_sub_remove(&second.rec.rsub);
+	mmn_range_sub_remove(&refuser.rec.rsub);
+	mmn_range_sub_remove(&after.rec.rsub);
+	mmn_state_free(state);
+}
+END_TEST
+
+START_TEST(whole_space_refusal_cancels_range_subs)
+{
+	struct mmn_state *state = new_state();
+	struct mmn_invalidate_desc nb = desc_of(0, 0x3000, false);
+	struct cancel_sub a, b, outside;
+	struct rec_whole accepter = { .sub.ops = &whole_ops };
+	struct rec_whole refuser = { .sub.ops = &whole_ops, .refuse = 1 };
+	uint64_t seq;
+
+	cancel_init(&a, state, 0x1000, false);
+	cancel_init(&b, state, 0x2000, false);
+	cancel_init(&outside, state, 0x8000, false);
+	ck_assert_int_eq(mmn_sub_register(&accepter.sub, state), 0);
+	ck_assert_int_eq(mmn_sub_register(&refuser.sub, state), 0);
+
+	ck_assert_int_eq(mmn_invalidate_start(state, &nb), -EAGAIN);
+	ck_assert_int_eq(atomic_load(&a.cancels), 1);
+	ck_assert_int_eq(atomic_load(&b.cancels), 1);
+	ck_assert_int_eq(atomic_load(&outside.cancels), 0);
+	ck_assert_int_eq(atomic_load(&accepter.starts), 1);
+	ck_assert_int_eq(atomic_load(&accepter.ends), 1);
+	ck_assert_int_eq(atomic_load(&refuser.ends), 0);
+	seq = mmn_range_read_begin(&a.rec.rsub);
+	ck_assert(!mmn_range_read_retry(&a.rec.rsub, seq));
+	ck_assert_uint_eq(stats_of(state).active_invalidations, 0);
+
+	mmn_sub_unregister(&accepter.sub, state);
+	mmn_sub_unregister(&refuser.sub, state);
+	mmn_range_sub_remove(&a.rec.rsub);
+	mmn_range_sub_remove(&b.rec.rsub);
+	mmn_range_sub_remove(&outside.rec.rsub);
+	mmn_state_free(state);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Rule 11: a whole-space subscription never hears more ends than starts
+ */
+
+struct balance {
+	struct mmn_sub sub;
+	atomic_int open;	/* starts minus ends heard */
+	atomic_int min;		/* lowest 'open' seen */
+};
+
+static int balance_start(struct mmn_sub *sub, const struct mmn_invalidate_desc *desc)
+{
+	struct balance *b = mmn_container_of(sub, struct balance, sub);
+
+	(void)desc;
+	atomic_fetch_add(&b->open, 1);
+	return 0;
+}
+
+static void balance_end(struct mmn_sub *sub, const struct mmn_invalidate_desc *desc)
+{
+	struct balance *b = mmn_container_of(sub, struct balance, sub);
+	int now = atomic_fetch_sub(&b->open, 1) - 1;
+
+	(void)desc;
+	if (now < atomic_load(&b->min))
+		atomic_store(&b->min, now);
+}
+
+static const struct mmn_sub_ops balance_ops = {
+	.invalidate_start = balance_start,
+	.invalidate_end = balance_end,
+};
+
+START_TEST(registered_mid_invalidation_skips_its_end)
+{
+	struct mmn_state *state = new_state();
+	struct mmn_invalidate_desc d1 = desc_of(0, 0x1000, true);
+	struct mmn_invalidate_desc d2 = desc_of(0x1000, 0x2000, true);
+	struct mmn_invalidate_desc d3 = desc_of(0x2000, 0x3000, true);
+	struct mmn_invalidate_desc nb = desc_of(0x1000, 0x3000, false);
+	struct rec_whole early = { .sub.ops = &whole_ops };
+	struct balance late = { .sub.ops = &balance_ops };
+	struct balance later = { .sub.ops = &balance_ops };
+	struct cancel_sub refuser;
+
+	/* D1 starts with no whole-space subscription at all. */
+	ck_assert_int_eq(mmn_invalidate_start(state, &d1), 0);
+	ck_assert_int_eq(mmn_sub_register(&late.sub, state), 0);
+	/* D2 starts with one: LATE hears it. */
+	ck_assert_int_eq(mmn_invalidate_start(state, &d2), 0);
+	ck_assert_int_eq(atomic_load(&late.open), 1);
+	ck_assert_int_eq(mmn_sub_register(&early.sub, state), 0);
+	ck_assert_int_eq(mmn_sub_register(&later.sub, state), 0);
+	/* D1 and D2 end: LATE skips one, LATER (registered after both) two. */
+	ck_assert_int_eq(mmn_invalidate_end(state, &d1), 0);
+	ck_assert_int_eq(mmn_invalidate_end(state, &d2), 0);
+	ck_assert_int_eq(atomic_load(&late.open), 0);
+	ck_assert_int_eq(atomic_load(&later.open), 0);
+	ck_assert_int_eq(atomic_load(&early.ends), 0);
+
+	/* An invalidation counted without subscriptions, then refused. */
+	ck_assert_int_eq(mmn_sub_unregister(&late.sub, state), 0);
+	ck_assert_int_eq(mmn_sub_unregister(&later.sub, state), 0);
+	ck_assert_int_eq(mmn_sub_unregister(&early.sub, state), 0);
+	cancel_init(&refuser, state, 0x2000, true);
+	ck_assert_int_eq(mmn_invalidate_start(state, &d3), 0);
+	ck_assert_int_eq(mmn_sub_register(&late.sub, state), 0);	/* skips D3's end */
+	ck_assert_int_eq(mmn_invalidate_start(state, &nb), -EAGAIN);
+	ck_assert_int_eq(mmn_invalidate_end(state, &d3), 0);
+	ck_assert_int_eq(atomic_load(&late.open), 0);
+	ck_assert_int_eq(atomic_load(&late.min), 0);
+	ck_assert_int_eq(atomic_load(&later.min), 0);
+
+	/* From now on every start has its end. */
+	ck_assert_int_eq(mmn_invalidate_start(state, &d1), 0);
+	ck_assert_int_eq(atomic_load(&late.open), 1);
+	ck_assert_int_eq(mmn_invalidate_end(state, &d1), 0);
+	ck_assert_int_eq(atomic_load(&late.open), 0);
+	ck_assert_int_eq(atomic_load(&late.min), 0);
+	ck_assert_uint_eq(stats_of(state).active_invalidations, 0);
+	ck_assert_ptr_null(notifier_check(state));
+
+	ck_assert_int_eq(mmn_sub_unregister(&late.sub, state), 0);
+	mmn_range_sub_remove(&refuser.rec.rsub);
+	mmn_state_free(state);
+}
+END_TEST
+
+/* Invalidations from threads while subscriptions come and go. */
+struct balance_storm {
+	struct mmn_state *state;
+	atomic_int stop;
+};
+
+static void *balance_storm_main(void *arg)
+{
+	struct balance_storm *bs = arg;
+	uint64_t rnd = (uint64_t)(uintptr_t)&rnd | 1;
+
+	while (!atomic_load(&bs->stop)) {
+		uint64_t start = test_rand_below(&rnd, 16) * 0x1000;
+		struct mmn_invalidate_desc d = desc_of(start, start + 0x1000,
+						       test_rand_below(&rnd, 2));
+
+		if (mmn_invalidate_start(bs->state, &d) == 0)
+			mmn_invalidate_end(bs->state, &d);
+	}
+	return NULL;
+}
+
+START_TEST(whole_space_balance_under_storm)
+{
+	struct balance_storm bs = { .state = new_state() };
+	struct cancel_sub refuser;
+	pthread_t t[2];
+	int min = 0;
+
+	cancel_init(&refuser, bs.state, 0x8000, true);
+	for (unsigned int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, balance_storm_main, &bs), 0);
+	for (unsigned int round = 0; round < 2000; round++) {
+		struct balance b = { .sub.ops = &balance_ops };
+
+		ck_assert_int_eq(mmn_sub_register(&b.sub, bs.state), 0);
+		sched_yield();
+		ck_assert_int_eq(mmn_sub_unregister(&b.sub, bs.state), 0);
+		if (atomic_load(&b.min) < min)
+			min = atomic_load(&b.min);
+	}
+	atomic_store(&bs.stop, 1);
+	for (unsigned int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(min, 0);
+	mmn_range_sub_remove(&refuser.rec.rsub);
+	ck_assert_ptr_null(notifier_check(bs.state));
+	mmn_state_free(bs.state);
+}
+END_TEST
+
 static Suite *notifier_suite(void)
 {
 	Suite *s = suite_create("notifier");
@@ -1340,11 +1837,29 @@ static Suite *notifier_suite(void)
 	tc = TCASE("stats");
 	tcase_add_test(tc, stats_count_and_grow);
 
+	tc = TCASE("misuse");
+	tcase_add_test(tc, unregister_after_state_free_touches_nothing);
+	tcase_add_test(tc, insert_twice_is_busy);
+	tcase_add_test(tc, register_on_another_state_is_busy);
+	tcase_add_loop_test(tc, misuse_is_refused, 0, MISUSE_COUNT);
+	tcase_add_test(tc, put_too_often_after_state_free_is_refused);
+	tcase_add_test(tc, read_under_others_invalidation_is_fine);
+
+	tc = TCASE("cancel");
+	tcase_add_test(tc, range_refusal_cancels_earlier_range_subs);
+	tcase_add_test(tc, whole_space_refusal_cancels_range_subs);
+
+	tc = TCASE("end-balance");
+	tcase_add_test(tc, registered_mid_invalidation_skips_its_end);
+	tcase_add_test(tc, whole_space_balance_under_storm);
+
 #ifdef MMN_DEBUG
 	tc = TCASE("debug-misuse");
 	tcase_add_test(tc, debug_missing_set_seq_aborts);
 	tcase_add_loop_test(tc, debug_calls_from_callback_abort, 0, 3);
+	tcase_add_test(tc, debug_wait_under_own_invalidation_aborts);
 #else
+	(void)debug_wait_under_own_invalidation_aborts;
 	(void)debug_missing_set_seq_aborts;
 	(void)debug_calls_from_callback_abort;
 	printf("check-notifier: release build, misuse-abort tests need --enable-debug\n");

@@ -170,7 +170,7 @@ static void *churn_main(void *arg)
 	struct churn *c = arg;
 
 	while (!atomic_load(&stop)) {
-		struct mmn_range_sub *rsub = malloc(sizeof(*rsub));
+		struct mmn_range_sub *rsub = calloc(1, sizeof(*rsub));
 		uint64_t first = test_rand_below(&c->seed, NR_PAGES);
 		int err;
 

@@ -81,6 +81,7 @@ struct model {
 	/* Whole-space subscriptions, in the order the library lists them. */
 	struct wsub *wlist[WOPS];
 	unsigned long wrefs[WOPS];
+	unsigned long wskip[WOPS];	/* ends the kind skips: older than it */
 	unsigned int nw;
 	bool wrefuse[WOPS];	/* that kind refuses non-blockable starts */
 	bool alloc_fails;	/* the next alloc_sub returns NULL */
@@ -97,6 +98,7 @@ static struct {
 	size_t order[RSUBS + 1];
 	uint64_t cur_seq[RSUBS + 1];
 	bool refused[RSUBS + 1];
+	unsigned int cancels[RSUBS];
 	unsigned int wstarts[WOPS], wends[WOPS];
 	unsigned int wstart_order[WOPS + 1], nwstart;
 	bool releasing;
@@ -138,7 +140,21 @@ static bool invalidate_cb(struct mmn_range_sub *rsub,
 	return true;
 }
 
-static const struct mmn_range_sub_ops range_ops = { .invalidate = invalidate_cb };
+static void cancel_cb(struct mmn_range_sub *rsub, const struct mmn_invalidate_desc *desc)
+{
+	struct fsub *s = mmn_container_of(rsub, struct fsub, rsub);
+	size_t i = (size_t)(s - m.subs);
+
+	FUZZ_ASSERT(i < RSUBS, "cancel for an unknown subscription");
+	FUZZ_ASSERT(overlaps(s->start, s->last, desc), "cancel for a subscription the range misses");
+	FUZZ_ASSERT(!(desc->flags & MMN_INVALIDATE_BLOCKABLE), "cancel of a blockable invalidation");
+	calls.cancels[i]++;
+}
+
+static const struct mmn_range_sub_ops range_ops = {
+	.invalidate = invalidate_cb,
+	.invalidate_cancel = cancel_cb,
+};
 
 static unsigned int wkind(const struct mmn_sub *sub)
 {
@@ -485,6 +501,16 @@ static void do_start(struct fuzz_input *in)
 		}
 	}
 
+	/* Refused: every range subscription that accepted hears the cancel. */
+	for (size_t i = 0; i < RSUBS; i++) {
+		bool accepted = false;
+
+		for (unsigned int c = 0; c < calls.n; c++)
+			accepted |= calls.order[c] == i && !calls.refused[c];
+		FUZZ_ASSERT(calls.cancels[i] == (ret && accepted),
+			    "subscription %zu heard %u cancels, model %d", i, calls.cancels[i],
+			    ret && accepted);
+	}
 	if (ret) {
 		m.refused++;
 		m.active--;
@@ -505,9 +531,14 @@ static void do_end(unsigned int t)
 	FUZZ_ASSERT(calls.n == 0 && calls.nwstart == 0, "start callbacks during an end");
 	for (unsigned int j = 0; j < m.nw; j++) {
 		unsigned int k = m.wlist[j]->kind;
+		bool skips = m.wskip[k] > 0;
 
-		FUZZ_ASSERT(calls.wends[k] == (wops[k].invalidate_end != NULL),
-			    "kind %u heard %u ends", k, calls.wends[k]);
+		/* Registered after this one started: it never heard the start. */
+		if (skips)
+			m.wskip[k]--;
+		FUZZ_ASSERT(calls.wends[k] == (!skips && wops[k].invalidate_end != NULL),
+			    "kind %u heard %u ends, model %d", k, calls.wends[k],
+			    !skips && wops[k].invalidate_end != NULL);
 	}
 	m.threads[t].open = false;
 	m.ended++;
@@ -568,6 +599,9 @@ static void do_sub_get(unsigned int k)
 
 		w->kind = k;
 		m.wlist[m.nw++] = w;
+		m.wskip[k] = 0;
+		for (unsigned int t = 0; t < THREADS; t++)
+			m.wskip[k] += m.threads[t].open;
 	} else {
 		unsigned int j;
 

@@ -123,8 +123,9 @@ int mmn_state_new(struct mmn_state **statep);
  * Tear STATE down: a blockable MMN_EVENT_RELEASE over the whole space goes
  * to every range subscription, then ->release() to every whole-space
  * subscription, then the state is freed. Subscriptions stay owned by their
- * callers (range subscriptions must still not be used with this state
- * afterwards; mmn_range_sub_remove() on them is a no-op).
+ * callers and are left detached: mmn_range_sub_remove() and
+ * mmn_sub_unregister() on them afterwards are no-ops that do not touch the
+ * freed state, and they may be inserted or registered again elsewhere.
  * Context: may block (callbacks); no invalidation may run or start; not
  * from a callback.
  */
@@ -174,9 +175,11 @@ struct mmn_invalidate_desc {
  *
  * Without MMN_INVALIDATE_BLOCKABLE a callback may refuse because it would
  * have to wait, and so does libmmn itself when a whole-space subscription
- * is being registered or unregistered; the call then undoes what it did (whole-space subscribers
- * that had accepted get ->invalidate_end()) and returns -EAGAIN, and the
- * caller must not call mmn_invalidate_end() nor make the change.
+ * is being registered or unregistered; the call then undoes what it did
+ * (whole-space subscribers that had accepted get ->invalidate_end(), then
+ * range subscribers that had accepted get ->invalidate_cancel()) and
+ * returns -EAGAIN, and the caller must not call mmn_invalidate_end() nor
+ * make the change.
  *
  * Returns 0, -EINVAL (NULL pointer, end <= start while end != 0, unknown
  * event or flag) or -EAGAIN. On 0 the caller makes the change, then calls
@@ -193,11 +196,14 @@ int mmn_invalidate_start(struct mmn_state *state,
  * Calls ->invalidate_end() on every whole-space subscription; when the
  * last running invalidation ends, applies deferred inserts and removes and
  * wakes readers waiting in mmn_range_read_begin().
+ * Returns 0, or -EINVAL (NULL pointer, or no invalidation of STATE is
+ * running: an end without its start; debug builds abort on that).
  * Context: never blocks except in whole-space callbacks; not from a
- * callback of the same state.
+ * callback of the same state. End on the thread that started: debug builds
+ * keep a per-thread record of open invalidations (see mmn_range_read_begin()).
  */
-void mmn_invalidate_end(struct mmn_state *state,
-			const struct mmn_invalidate_desc *desc);
+int mmn_invalidate_end(struct mmn_state *state,
+		       const struct mmn_invalidate_desc *desc);
 
 /* ------------------------------------------------------------------------
  * Range subscriptions
@@ -218,11 +224,23 @@ struct mmn_range_sub_ops {
 	bool (*invalidate)(struct mmn_range_sub *rsub,
 			   const struct mmn_invalidate_desc *desc,
 			   uint64_t cur_seq);
+	/*
+	 * Optional. A non-blockable invalidation whose ->invalidate() this
+	 * subscription accepted was refused afterwards (by another range
+	 * subscription or the whole-space side): the change will not be
+	 * made and no end follows. Undo what ->invalidate() started. Runs
+	 * before mmn_invalidate_start() returns -EAGAIN, while readers still
+	 * wait; never after a successful invalidation.
+	 * Context: as ->invalidate(); should not wait long.
+	 */
+	void (*invalidate_cancel)(struct mmn_range_sub *rsub,
+				  const struct mmn_invalidate_desc *desc);
 };
 
 /*
- * Embed in your object. Every field is private to libmmn; the struct is in
- * the header only so that it can be embedded without an allocation.
+ * Embed in your object, zeroed before its first insert (calloc, or an
+ * initializer such as = { 0 }). Every field is private to libmmn; the struct
+ * is in the header only so that it can be embedded without an allocation.
  */
 struct mmn_range_sub {
 	struct mmn_itree_node node;	/* [start, last] in the state's tree */
@@ -236,9 +254,10 @@ struct mmn_range_sub {
  * invalidation is running, the insert is deferred until the last one ends;
  * RSUB is not called for invalidations running now, but its first
  * mmn_range_read_begin() waits for them.
- * Returns 0, -EINVAL (NULL pointer, no invalidate op) or -EOVERFLOW
+ * Returns 0, -EINVAL (NULL pointer, no invalidate op), -EOVERFLOW
  * (length 0, or the range would pass the top of the space: a range may
- * end exactly at 2^64, so start + length == 0 is allowed only as that).
+ * end exactly at 2^64, so start + length == 0 is allowed only as that) or
+ * -EBUSY (RSUB is inserted already, into this state or another).
  * Context: never blocks; takes the state's lock; not from a callback of
  * the same state (debug builds abort).
  */
@@ -261,8 +280,9 @@ void mmn_range_sub_remove(struct mmn_range_sub *rsub);
  * began before RSUB was inserted) is running, and returns once every
  * invalidation on the state has ended. When none is running the call takes
  * no lock and writes no shared memory.
- * Context: may block; not from a callback of the same state (debug builds
- * abort).
+ * Context: may block; not from a callback of the same state, nor from a
+ * thread that has an invalidation of the same state open when it would
+ * wait: it would wait for itself (debug builds abort in both cases).
  */
 uint64_t mmn_range_read_begin(struct mmn_range_sub *rsub);
 
@@ -326,7 +346,11 @@ struct mmn_sub_ops {
 	 */
 	int (*invalidate_start)(struct mmn_sub *sub,
 				const struct mmn_invalidate_desc *desc);
-	/* The change is done. Optional. */
+	/*
+	 * The change is done. Optional. A subscription never hears more
+	 * ends than starts; registered while invalidations run, it skips as
+	 * many ends as had their start before it (see mmn_sub_register(3)).
+	 */
 	void (*invalidate_end)(struct mmn_sub *sub,
 			       const struct mmn_invalidate_desc *desc);
 	/* Allocate a subscription for mmn_sub_get(); NULL on failure. */
@@ -335,18 +359,23 @@ struct mmn_sub_ops {
 	void (*free_sub)(struct mmn_sub *sub);
 };
 
-/* Embed in your object; set ops before registering. Other fields private. */
+/*
+ * Embed in your object, zeroed before its first registration, and set ops.
+ * Other fields private.
+ */
 struct mmn_sub {
 	const struct mmn_sub_ops *ops;
 	struct mmn_state *state;
 	struct mmn_sub *next;
 	struct mmn_sub *prev;
 	unsigned long refs;	/* mmn_sub_get() references; 0 if registered */
+	unsigned long skip_ends; /* ends of invalidations older than the sub */
 };
 
 /*
- * Register SUB (with SUB->ops set) for every invalidation of STATE.
- * Returns 0, -EINVAL (NULL pointer or ops) or -EBUSY (already registered).
+ * Register SUB (zeroed, then SUB->ops set) for every invalidation of STATE.
+ * Returns 0, -EINVAL (NULL pointer or ops) or -EBUSY (already registered,
+ * with this state or another).
  * Context: may block until running whole-space callbacks return; not from
  * a callback of the same state.
  */
@@ -354,9 +383,13 @@ int mmn_sub_register(struct mmn_sub *sub, struct mmn_state *state);
 
 /*
  * Unregister SUB. Returns once no callback for SUB runs or can run again.
+ * A SUB that is not registered, or was released by mmn_state_free() (STATE
+ * may then be freed already), is left alone: returns 0.
+ * Returns 0 or -EINVAL (NULL pointer, SUB registered with another state or
+ * taken with mmn_sub_get(); debug builds abort on those two).
  * Context: may block; not from a callback of the same state.
  */
-void mmn_sub_unregister(struct mmn_sub *sub, struct mmn_state *state);
+int mmn_sub_unregister(struct mmn_sub *sub, struct mmn_state *state);
 
 /*
  * Get a reference on the one subscription with OPS on STATE, creating it
@@ -371,9 +404,12 @@ int mmn_sub_get(const struct mmn_sub_ops *ops, struct mmn_state *state,
 /*
  * Drop a reference taken by mmn_sub_get(). The last one unregisters the
  * subscription and frees it with ops->free_sub() once no callback runs.
+ * Returns 0 or -EINVAL (NULL, or no reference held: a subscription from
+ * mmn_sub_register(), or one put too often while its memory lives; debug
+ * builds abort on the latter).
  * Context: may block; not from a callback of the same state.
  */
-void mmn_sub_put(struct mmn_sub *sub);
+int mmn_sub_put(struct mmn_sub *sub);
 
 /* ------------------------------------------------------------------------
  * Counters
