@@ -9,7 +9,7 @@ set -u
 srcdir=${srcdir:-.}
 model=$(cd "$srcdir/tests/model" && pwd)/protocol.pml
 cc=${PAN_CC:-cc}
-configs="CONFIG_RANGE CONFIG_WHOLE"
+configs="CONFIG_RANGE CONFIG_WHOLE CONFIG_CANCEL"
 # Each seeded bug, with the configuration that exercises its code.
 bugs="BUG_REMOVE_EARLY:CONFIG_RANGE
 BUG_SEQ_BEFORE_APPLY:CONFIG_RANGE
@@ -17,11 +17,12 @@ BUG_END_NOT_LAST:CONFIG_RANGE
 BUG_READ_NO_WAIT:CONFIG_RANGE
 BUG_READ_LOAD_ORDER:CONFIG_RANGE
 BUG_INSERT_EVEN_NO_STAMP:CONFIG_RANGE
-BUG_CANCEL_DEFERS:CONFIG_RANGE
+BUG_REMOVE_PENDING_DEFERS:CONFIG_RANGE
 BUG_OVERLAP_STAB_START:CONFIG_RANGE
 BUG_REFUSE_NO_END:CONFIG_RANGE
 BUG_UNDO_SKIPS:CONFIG_WHOLE
-BUG_UNREGISTER_NO_WAIT:CONFIG_WHOLE"
+BUG_UNREGISTER_NO_WAIT:CONFIG_WHOLE
+BUG_RANGE_CANCEL_SKIPS:CONFIG_CANCEL"
 # States that may stay unreached, one "proctype<TAB>spin's line" each,
 # every one with a comment saying why it cannot be reached by design.
 # Empty: every process of the model ends, and every branch is taken.

@@ -29,10 +29,11 @@
  * during an invalidation, and the condition variable (a wait is a guard on
  * seq: the real wait re-checks seq under the lock that changes it).
  *
- * Configuration: an address space of two pages, 0 and 1.
- *  - two invalidators, each over page 0, page 1 or both, each blockable or
- *    not (spin tries all six kinds for each);
- *  - range subscription A over page 0, inserted at start, and a reader
+ * Configuration: an address space of two pages, 0 and 1 (see also the
+ * three CONFIG_ variants above init).
+ *  - two invalidators, each over page 0, page 1 or both (spin tries each),
+ *    blockable or not (the first one of CONFIG_RANGE always blockable);
+ *  - range subscription A over page 1, inserted at start, and a reader
  *    that installs one translation of A;
  *  - range subscription C over both pages: a thread inserts it, perhaps
  *    reads it, and removes it;
@@ -49,6 +50,9 @@
  *  - a whole-space subscriber hears ->invalidate_end() exactly for the
  *    starts it accepted: after the undo of a refusal, and after the end,
  *    no listed subscriber still has that invalidation open;
+ *  - with the range cancel op, a range subscriber hears
+ *    ->invalidate_cancel() exactly when it accepted an invalidation that
+ *    is then refused (by a later range subscriber or the whole-space side);
  *  - every process ends (no lost wakeup, no deadlock on the rwlock), and
  *    at rest seq is even and nothing is deferred.
  *
@@ -63,16 +67,18 @@
  *			   relaxed first load would allow);
  *  BUG_INSERT_EVEN_NO_STAMP insert while invalidations run with seq even
  *			   neither makes seq odd nor stamps;
- *  BUG_CANCEL_DEFERS	   remove of a pending insert defers a remove
+ *  BUG_REMOVE_PENDING_DEFERS remove of a pending insert defers a remove
  *			   instead of cancelling the insert;
- *  BUG_OVERLAP_FIRST_PAGE an invalidation finds only subscriptions that
+ *  BUG_OVERLAP_STAB_START an invalidation finds only subscriptions that
  *			   contain its first page (partial overlaps missed);
  *  BUG_UNDO_SKIPS	   the undo of a whole-space refusal skips the
  *			   first subscriber;
  *  BUG_REFUSE_NO_END	   a range subscriber's refusal returns without
  *			   ending the range side;
  *  BUG_UNREGISTER_NO_WAIT unregister takes the list without waiting for
- *			   the invalidations that read it.
+ *			   the invalidations that read it;
+ *  BUG_RANGE_CANCEL_SKIPS the range cancel skips the first subscription
+ *			   (CONFIG_CANCEL).
  */
 
 #define NPAGES	2
@@ -94,6 +100,12 @@ bool pend_ins[NRS];		/* on deferred_ins */
 bool pend_rm[NRS];		/* on deferred_rm */
 bool freed[NRS];		/* its remove returned */
 byte stamp[NRS];		/* invalidate_seq */
+
+/*
+ * The range cancel op (->invalidate_cancel(), see RANGE CANCEL below):
+ * set by CONFIG_CANCEL; today's notifier.c has no such call.
+ */
+bool cancel_op = false;
 
 /* The subscribers' side: memory and each range subscriber's cache. */
 byte mem[NPAGES];		/* version of each page */
@@ -210,11 +222,45 @@ inline assert_none_open()
 	}
 }
 
+/*
+ * RANGE CANCEL: range_cancel_until(STOP). A refused invalidation tells the
+ * range subscriptions hit before STOP (NRS: all hit) that it is off. The
+ * walk runs without the lock; seq is odd (something was hit), so the tree
+ * stands still, which tree_insert()/tree_remove() check through walkers.
+ */
+inline range_cancel_until(stop)
+{
+	if
+	:: cancel_op && found ->
+		walkers++;
+#ifndef BUG_RANGE_CANCEL_SKIPS
+		for (j : 0 .. NRS - 1) {
+#else
+		for (j : 1 .. NRS - 1) {
+#endif
+			if
+			:: j < stop && hit[j] ->
+				atomic {	/* ->invalidate_cancel() */
+					assert(!freed[j] && raccepted[j]);
+					raccepted[j] = false
+				}
+			:: else -> skip
+			fi
+		}
+		walkers--;
+		for (j : 0 .. NRS - 1) {
+			assert(!raccepted[j])
+		}
+	:: else -> skip
+	fi
+}
+
 /* mmn_invalidate_start() and, unless refused, the change and the end. */
 proctype invalidator(bool may_refuse)
 {
 	bool blockable, found, refused = false, wrefused = false, rlocked;
 	bool hit[NRS], wstarted[NWS];
+	bool raccepted[NRS];		/* range subscribers that accepted */
 	byte lo, hi, cur, i, j, p;
 #ifdef BUG_SEQ_BEFORE_APPLY
 	bool last = false;
@@ -264,9 +310,12 @@ proctype invalidator(bool may_refuse)
 			if
 			:: atomic {	/* ->invalidate() under the cache lock */
 				stamp[i] = cur;
-				cache_valid[i] = false
+				cache_valid[i] = false;
+				raccepted[i] = true
 			   }
-			:: !blockable -> refused = true	/* returns false */
+			:: !blockable ->	/* returns false */
+				refused = true;
+				range_cancel_until(i)
 			fi
 		:: else -> skip
 		fi
@@ -319,7 +368,9 @@ proctype invalidator(bool may_refuse)
 		fi
 	fi;
 	if
-	:: wrefused -> goto range_side_end	/* range_end(state, false) */
+	:: wrefused ->		/* then range_end(state, false) */
+		range_cancel_until(NRS);
+		goto range_side_end
 	:: else -> skip
 	fi;
 
@@ -447,7 +498,7 @@ proctype inserter()
 		:: seq % 2 == 1 ->
 			if
 			:: !in_tree[C] ->	/* a pending insert: cancel it */
-#ifndef BUG_CANCEL_DEFERS
+#ifndef BUG_REMOVE_PENDING_DEFERS
 				assert(pend_ins[C]);
 				pend_ins[C] = false
 #else
@@ -498,12 +549,15 @@ proctype unregisterer()
 }
 
 /*
- * Two configurations keep each search small; check-model.sh runs both and
- * counts a state reached when either reaches it.
+ * Three configurations keep each search small; check-model.sh runs each
+ * and counts a state reached when any of them reaches it.
  *  CONFIG_RANGE: the range side (invalidators, reader of A, insert, read
  *	and remove of C), no whole-space subscription;
  *  CONFIG_WHOLE: the whole-space side (W0, W1, their unregister), with A
- *	in the tree and nobody reading.
+ *	in the tree and nobody reading;
+ *  CONFIG_CANCEL: as CONFIG_WHOLE, with C in the tree too, and the range
+ *	cancel op: range subscriptions that accepted a refused invalidation
+ *	hear ->invalidate_cancel().
  */
 init {
 	byte i;
@@ -516,7 +570,12 @@ init {
 		run invalidator(true);
 		run reader();
 		run inserter()
-#elif defined(CONFIG_WHOLE)
+#elif defined(CONFIG_WHOLE) || defined(CONFIG_CANCEL)
+#ifdef CONFIG_CANCEL
+		cancel_op = true;
+		in_tree[C] = true;
+		stamp[C] = seq - 1;
+#endif
 		listed[0] = true;
 		listed[1] = true;
 		nr_subs = NWS;
@@ -524,7 +583,7 @@ init {
 		run invalidator(true);
 		run unregisterer()
 #else
-#error "define CONFIG_RANGE or CONFIG_WHOLE"
+#error "define CONFIG_RANGE, CONFIG_WHOLE or CONFIG_CANCEL"
 #endif
 	}
 	/* At rest: seq even, nothing running, nothing deferred. */
