@@ -78,6 +78,11 @@ for c in $configs; do
 		cat "$work/$c.log"
 		exit 1
 	fi
+	# An error-free search that stopped early (depth, memory) proves nothing.
+	if grep -E 'Search not completed|max search depth too small|out of memory' "$work/$c.log"; then
+		echo "FAIL: the search of $c did not complete"
+		exit 1
+	fi
 	echo "design, $c: no error in" \
 		"$(sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' "$work/$c.log") states," \
 		"$(sed -n 's/^ *\([0-9]*\) transitions.*/\1/p' "$work/$c.log") transitions"
