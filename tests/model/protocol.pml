@@ -103,7 +103,8 @@ byte stamp[NRS];		/* invalidate_seq */
 
 /*
  * The range cancel op (->invalidate_cancel(), see RANGE CANCEL below):
- * set by CONFIG_CANCEL; today's notifier.c has no such call.
+ * set by CONFIG_CANCEL; the other configurations model a library without
+ * it.
  */
 bool cancel_op = false;
 
