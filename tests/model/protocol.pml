@@ -1,135 +1,182 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A model of libmmn's invalidation protocol (libmmn/notifier.c), for spin.
+ * Each inline or proctype below names the C function it stands for, and
+ * each branch of those functions is a branch here: check-model.sh fails
+ * when spin reports a state of this model unreached, so a branch the
+ * configuration below cannot take is a failure, not a silent gap.
  *
- * Modelled: the state's sequence number and its parity, the count of
- * running invalidations, the tree membership of each subscription and the
- * deferred list, each subscription's stamp (invalidate_seq), the lock-free
+ * Modelled: the state's seq and its parity, the count of running
+ * invalidations, tree membership and the deferred inserts and removes,
+ * each range subscription's stamp (invalidate_seq), the lock-free
  * read_begin (two separate loads) and its wait, read_retry under the
- * subscriber's cache lock, remove's deferral and its wait, insert during
- * running invalidations, and non-blocking refusals.
+ * subscriber's cache lock, remove's three cases (direct, deferred and
+ * waiting, cancel of a pending insert), insert's three cases (quiet,
+ * invalidations running with seq even, with seq odd), non-blockable
+ * refusals by a range subscriber, by a whole-space subscriber (with the
+ * undo of those that accepted) and by the whole-space list's tryrdlock
+ * when a writer waits, and the writer-preferring rwlock of the list.
  *
  * Each atomic block is one critical section under the lock it names; the
  * lock-free loads are steps of their own, so spin tries every interleaving.
+ * The model is sequentially consistent: BUG_READ_LOAD_ORDER shows the
+ * order of read_begin's two loads matters; that the acquire loads keep
+ * that order on real machines is the C11 argument of notifier.c's essay
+ * (tests/litmus-readside.c exercises it on the real code).
  *
- * Configuration: two invalidators over the whole space; a reader on A;
- * a remover of B; a thread that inserts C and then reads it.
+ * Not modelled: misuse (a blockable refusal, double insert: debug aborts),
+ * mmn_state_free(), mmn_sub_get()/put() reference counts, registering
+ * during an invalidation, and the condition variable (a wait is a guard on
+ * seq: the real wait re-checks seq under the lock that changes it).
+ *
+ * Configuration: an address space of two pages, 0 and 1 (see also the
+ * three CONFIG_ variants above init).
+ *  - two invalidators, each over page 0, page 1 or both (spin tries each),
+ *    blockable or not (the first one of CONFIG_RANGE always blockable);
+ *  - range subscription A over page 1, inserted at start, and a reader
+ *    that installs one translation of A;
+ *  - range subscription C over both pages: a thread inserts it, perhaps
+ *    reads it, and removes it;
+ *  - whole-space subscriptions W0 and W1, registered at start, which may
+ *    refuse non-blockable invalidations, and a thread that unregisters W1
+ *    and then W0.
  *
  * Properties (assertions, plus spin's check that every process ends):
- *  - a callback, the tree walk and the deferred list never touch a
- *    subscription after its remove returned (it is freed then);
- *  - when memory changes, no cache holds a value computed from it;
- *  - a reader installs only a value computed from current memory;
- *  - every process ends (no lost wakeup: a waiting remove or read_begin
- *    always wakes), and at rest seq is even and nothing is deferred.
+ *  - nothing touches a range subscription after its remove returned, and
+ *    no whole-space callback runs after its unregister returned;
+ *  - the tree changes only while no invalidation walks it;
+ *  - when memory changes, no cache holds a translation of it;
+ *  - a reader installs only a translation of current memory;
+ *  - a whole-space subscriber hears ->invalidate_end() exactly for the
+ *    starts it accepted: after the undo of a refusal, and after the end,
+ *    no listed subscriber still has that invalidation open;
+ *  - with the range cancel op, a range subscriber hears
+ *    ->invalidate_cancel() exactly when it accepted an invalidation that
+ *    is then refused (by a later range subscriber or the whole-space side);
+ *  - every process ends (no lost wakeup, no deadlock on the rwlock), and
+ *    at rest seq is even and nothing is deferred.
  *
  * Deliberate bugs, each of which the check must catch (spin -DBUG_...):
- *  BUG_REMOVE_EARLY	remove returns without waiting for the last end;
- *  BUG_SEQ_BEFORE_APPLY	the last end advances seq, drops the lock, and
- *			only then applies the deferred list;
- *  BUG_READ_NO_WAIT	read_begin does not wait when the subscription
- *			was stamped by a running invalidation;
- *  BUG_INSERT_NO_STAMP	insert during running invalidations neither
- *			stamps the subscription nor makes seq odd.
+ *  BUG_REMOVE_EARLY	   remove returns without waiting for the last end;
+ *  BUG_SEQ_BEFORE_APPLY   the last end advances seq, drops the lock, and
+ *			   only then applies the deferred list;
+ *  BUG_END_NOT_LAST	   any end, not only the last, makes seq even;
+ *  BUG_READ_NO_WAIT	   read_begin does not wait when the subscription
+ *			   was stamped by a running invalidation;
+ *  BUG_READ_LOAD_ORDER	   read_begin loads seq before the stamp (what a
+ *			   relaxed first load would allow);
+ *  BUG_INSERT_EVEN_NO_STAMP insert while invalidations run with seq even
+ *			   neither makes seq odd nor stamps;
+ *  BUG_REMOVE_PENDING_DEFERS remove of a pending insert defers a remove
+ *			   instead of cancelling the insert;
+ *  BUG_OVERLAP_STAB_START an invalidation finds only subscriptions that
+ *			   contain its first page (partial overlaps missed);
+ *  BUG_UNDO_SKIPS	   the undo of a whole-space refusal skips the
+ *			   first subscriber;
+ *  BUG_REFUSE_NO_END	   a range subscriber's refusal returns without
+ *			   ending the range side;
+ *  BUG_UNREGISTER_NO_WAIT unregister takes the list without waiting for
+ *			   the invalidations that read it;
+ *  BUG_RANGE_CANCEL_SKIPS the range cancel skips the first subscription
+ *			   (CONFIG_CANCEL).
  */
 
-#define NSUBS 3
-#define A 0
-#define B 1
-#define C 2
+#define NPAGES	2
+#define NRS	2		/* range subscriptions */
+#define A	0		/* page 1 */
+#define C	1		/* pages 0 and 1 */
+#define NWS	2		/* whole-space subscriptions W0, W1 */
 
+#define LO(s)	(s == A -> 1 : 0)
+#define HI(s)	1
+#define OVERLAPS(s, lo, hi)	(LO(s) <= hi && lo <= HI(s))
+
+/* struct mmn_state, range side; 'lock' is every atomic block. */
 byte seq = 2;
 byte nactive = 0;
-bool in_tree[NSUBS];
-bool pending[NSUBS];		/* on the deferred list */
-bool freed[NSUBS];
-byte holders[NSUBS];		/* invalidators whose walk may touch it */
-byte stamp[NSUBS];
-bool cache_valid[NSUBS];	/* the subscriber's cache holds a translation */
-byte mem = 0;			/* version of the memory, all of it */
+byte walkers = 0;		/* invalidations walking the tree, no lock */
+bool in_tree[NRS];		/* itree_node_linked() */
+bool pend_ins[NRS];		/* on deferred_ins */
+bool pend_rm[NRS];		/* on deferred_rm */
+bool freed[NRS];		/* its remove returned */
+byte stamp[NRS];		/* invalidate_seq */
 
-/* Under the state's lock, by the last invalidation to end. */
+/*
+ * The range cancel op (->invalidate_cancel(), see RANGE CANCEL below):
+ * set by CONFIG_CANCEL; the other configurations model a library without
+ * it.
+ */
+bool cancel_op = false;
+
+/* The subscribers' side: memory and each range subscriber's cache. */
+byte mem[NPAGES];		/* version of each page */
+bool cache_valid[NRS];
+
+/* Whole-space side: the list, its count, the rwlock. */
+bool listed[NWS];
+byte nr_subs = 0;		/* read without the lock */
+byte readers = 0;		/* rwlock held for reading */
+byte wwait = 0;			/* writers waiting (they are preferred) */
+bool unregistered[NWS];		/* its unregister returned */
+byte wopen[NWS];		/* starts accepted, not yet ended */
+
+inline tree_insert(s)
+{
+	assert(walkers == 0 && !in_tree[s]);
+	in_tree[s] = true
+}
+
+inline tree_remove(s)
+{
+	assert(walkers == 0 && in_tree[s]);
+	in_tree[s] = false
+}
+
+/* apply_deferred_locked(): removes, then inserts. */
 inline apply_deferred()
 {
-	for (i : 0 .. NSUBS - 1) {
+	for (i : 0 .. NRS - 1) {
 		if
-		:: pending[i] ->
+		:: pend_rm[i] ->
 			assert(!freed[i]);
-			if
-			:: in_tree[i] -> assert(holders[i] == 0); in_tree[i] = false
-			:: else -> in_tree[i] = true
-			fi;
-			pending[i] = false
+			tree_remove(i);
+			pend_rm[i] = false
+		:: else -> skip
+		fi
+	}
+	for (i : 0 .. NRS - 1) {
+		if
+		:: pend_ins[i] ->
+			assert(!freed[i]);
+			tree_insert(i);
+			pend_ins[i] = false
 		:: else -> skip
 		fi
 	}
 }
 
-proctype invalidator()
+/* range_end(): one invalidation is over; the last applies the list. */
+inline range_end()
 {
-	bool hit[NSUBS];
-	bool refused = false;
-	byte cur, i;
-
-	/* range_begin, under the lock: count, find, make seq odd. */
-	atomic {
-		nactive++;
-		for (i : 0 .. NSUBS - 1) {
-			hit[i] = in_tree[i];
-			if
-			:: hit[i] -> holders[i]++
-			:: else -> skip
-			fi
-		}
-		if
-		:: (hit[A] || hit[B] || hit[C]) && seq % 2 == 0 -> seq++
-		:: else -> skip
-		fi;
-		cur = seq
-	}
-	/* The walk and the callbacks, without the state's lock. */
-	for (i : 0 .. NSUBS - 1) {
-		if
-		:: hit[i] && !refused ->
-			if
-			:: true ->	/* ->invalidate() under the cache lock */
-				atomic {
-					assert(!freed[i]);
-					stamp[i] = cur;
-					cache_valid[i] = false
-				}
-			:: true ->	/* non-blockable, and it refuses */
-				assert(!freed[i]);
-				refused = true
-			fi;
-			holders[i]--
-		:: hit[i] && refused -> holders[i]--
-		:: else -> skip
-		fi
-	}
-	if
-	:: !refused ->
-		/* The change itself: nothing may still be cached. */
-		atomic {
-			for (i : 0 .. NSUBS - 1) {
-				assert(!cache_valid[i])
-			}
-			mem++
-		}
-	:: else -> skip
-	fi;
-	/* range_end, under the lock. */
 #ifndef BUG_SEQ_BEFORE_APPLY
 	atomic {
+		assert(nactive > 0);
 		nactive--;
+#ifndef BUG_END_NOT_LAST
 		if
 		:: nactive == 0 && seq % 2 == 1 -> apply_deferred(); seq++
 		:: else -> skip
 		fi
+#else
+		if
+		:: seq % 2 == 1 -> apply_deferred(); seq++
+		:: else -> skip
+		fi
+#endif
 	}
 #else
-	bool last = false;
 	atomic {
+		assert(nactive > 0);
 		nactive--;
 		if
 		:: nactive == 0 && seq % 2 == 1 -> seq++; last = true
@@ -143,100 +190,407 @@ proctype invalidator()
 #endif
 }
 
-/* The fault pattern on subscription S, until it installs once. */
-inline read_and_install(s)
+/* A whole-space subscriber's ->invalidate_end(). */
+inline ws_end(w)
 {
-	byte r, v;
-again:
-	r = stamp[s];		/* acquire load of invalidate_seq */
-	if
-	:: r == seq ->		/* acquire load of seq: stamped by a running one */
-#ifndef BUG_READ_NO_WAIT
-		(seq != r)	/* sleeps under the lock until seq moves on */
+	atomic {
+		assert(!unregistered[w] && wstarted[w] && wopen[w] > 0);
+		wstarted[w] = false;
+		wopen[w]--
+	}
+}
+
+/* subs_end_until(): the subscribers listed before STOP hear the end. */
+inline subs_end_until(stop)
+{
+#ifndef BUG_UNDO_SKIPS
+	for (j : 0 .. NWS - 1) {
 #else
-		skip
+	for (j : 1 .. NWS - 1) {
 #endif
-	:: else -> skip
-	fi;
-	v = mem;		/* translate, no lock held */
-	atomic {		/* the cache lock, then read_retry */
 		if
-		:: stamp[s] != r -> skip
-		:: else ->
-			assert(v == mem);
-			cache_valid[s] = true
+		:: j < stop && listed[j] -> ws_end(j)
+		:: else -> skip
 		fi
 	}
+}
+
+/* Under the read lock: no listed subscriber has this invalidation open. */
+inline assert_none_open()
+{
+	for (j : 0 .. NWS - 1) {
+		assert(!(listed[j] && wstarted[j]))
+	}
+}
+
+/*
+ * RANGE CANCEL: range_cancel_until(STOP). A refused invalidation tells the
+ * range subscriptions hit before STOP (NRS: all hit) that it is off. The
+ * walk runs without the lock; seq is odd (something was hit), so the tree
+ * stands still, which tree_insert()/tree_remove() check through walkers.
+ */
+inline range_cancel_until(stop)
+{
 	if
-	:: !cache_valid[s] -> goto again
+	:: cancel_op && found ->
+		walkers++;
+#ifndef BUG_RANGE_CANCEL_SKIPS
+		for (j : 0 .. NRS - 1) {
+#else
+		for (j : 1 .. NRS - 1) {
+#endif
+			if
+			:: j < stop && hit[j] ->
+				atomic {	/* ->invalidate_cancel() */
+					assert(!freed[j] && raccepted[j]);
+					raccepted[j] = false
+				}
+			:: else -> skip
+			fi
+		}
+		walkers--;
+		for (j : 0 .. NRS - 1) {
+			assert(!raccepted[j])
+		}
 	:: else -> skip
 	fi
 }
 
+/* mmn_invalidate_start() and, unless refused, the change and the end. */
+proctype invalidator(bool may_refuse)
+{
+	bool blockable, found, refused = false, wrefused = false, rlocked;
+	bool hit[NRS], wstarted[NWS];
+	bool raccepted[NRS];		/* range subscribers that accepted */
+	byte lo, hi, cur, i, j, p;
+#ifdef BUG_SEQ_BEFORE_APPLY
+	bool last = false;
+#endif
+
+	atomic {
+		if
+		:: lo = 0; hi = 0
+		:: lo = 1; hi = 1
+		:: lo = 0; hi = 1
+		fi;
+		if
+		:: blockable = true
+		:: may_refuse -> blockable = false
+		fi
+	}
+
+	/* range_begin(): count, find the first node, make seq odd. */
+	d_step {
+		nactive++;
+		found = false;
+		for (i : 0 .. NRS - 1) {
+#ifndef BUG_OVERLAP_STAB_START
+			hit[i] = in_tree[i] && OVERLAPS(i, lo, hi);
+#else
+			hit[i] = in_tree[i] && LO(i) <= lo && lo <= HI(i);
+#endif
+			found = found || hit[i]
+		}
+		if
+		:: found && seq % 2 == 0 -> seq++
+		:: else -> skip
+		fi;
+		cur = seq;
+		if
+		:: found -> walkers++
+		:: else -> skip
+		fi;
+		i = 0
+	}
+
+	/* range_invalidate(): the walk and the callbacks, no state lock. */
+	for (i : 0 .. NRS - 1) {
+		if
+		:: hit[i] && !refused ->
+			assert(!freed[i]);
+			if
+			:: atomic {	/* ->invalidate() under the cache lock */
+				stamp[i] = cur;
+				cache_valid[i] = false;
+				raccepted[i] = true
+			   }
+			:: !blockable ->	/* returns false */
+				refused = true;
+				range_cancel_until(i)
+			fi
+		:: else -> skip
+		fi
+	}
+	if
+	:: found -> walkers--
+	:: else -> skip
+	fi;
+	if
+	:: refused ->		/* range_end(state, false); -EAGAIN */
+#ifndef BUG_REFUSE_NO_END
+		goto range_side_end
+#else
+		goto out
+#endif
+	:: else -> skip
+	fi;
+
+	/* subs_invalidate_start() */
+	if
+	:: nr_subs == 0 -> skip
+	:: else ->
+		if
+		:: blockable -> atomic { wwait == 0 -> readers++; rlocked = true }
+		:: else ->
+			atomic {	/* tryrdlock: a waiting writer refuses it */
+				if
+				:: wwait == 0 -> readers++; rlocked = true
+				:: else -> wrefused = true
+				fi
+			}
+		fi;
+		for (i : 0 .. NWS - 1) {
+			if
+			:: listed[i] && !wrefused ->
+				assert(!unregistered[i]);
+				if
+				:: atomic { wstarted[i] = true; wopen[i]++ }
+				:: !blockable ->	/* -EAGAIN: undo */
+					wrefused = true;
+					subs_end_until(i);
+					assert_none_open()
+				fi
+			:: else -> skip
+			fi
+		}
+		if
+		:: rlocked -> readers--
+		:: else -> skip
+		fi
+	fi;
+	if
+	:: wrefused ->		/* then range_end(state, false) */
+		range_cancel_until(NRS);
+		goto range_side_end
+	:: else -> skip
+	fi;
+
+	/* The change itself: nothing may still cache these pages. */
+	d_step {
+		for (i : 0 .. NRS - 1) {
+			assert(!(cache_valid[i] && OVERLAPS(i, lo, hi)))
+		}
+		for (p : lo .. hi) {
+			mem[p]++
+		}
+		i = 0;
+		p = 0
+	}
+
+	/* mmn_invalidate_end(): subs_invalidate_end(), then range_end(). */
+	if
+	:: nr_subs == 0 -> skip
+	:: else ->
+		atomic { wwait == 0 -> readers++ };
+		subs_end_until(NWS);
+		assert_none_open();
+		readers--
+	fi;
+	/* range_end(), the one place: after a refusal, or completed. */
+range_side_end:
+	skip;
+	range_end();
+out:
+	skip
+}
+
+/* The fault pattern on range subscription S, until it installs once. */
+inline read_and_install(s)
+{
+	do
+	:: installed -> break
+	:: else ->
+		/* mmn_range_read_begin(): two acquire loads, no lock. */
+#ifndef BUG_READ_LOAD_ORDER
+		r = stamp[s];
+		cs = seq;
+#else
+		cs = seq;
+		r = stamp[s];
+#endif
+		if
+		:: r == cs ->
+#ifndef BUG_READ_NO_WAIT
+			(seq != r)	/* read_begin_wait(): until seq moves on */
+#else
+			skip
+#endif
+		:: else -> skip
+		fi;
+		/* Translate, no lock held. */
+		d_step {
+			for (p : LO(s) .. HI(s)) {
+				v[p] = mem[p]
+			}
+			p = 0
+		}
+		d_step {	/* the cache lock, then mmn_range_read_retry() */
+			if
+			:: stamp[s] != r -> skip	/* retry */
+			:: else ->
+				for (p : LO(s) .. HI(s)) {
+					assert(v[p] == mem[p])
+				}
+				cache_valid[s] = true;
+				installed = true
+			fi;
+			p = 0;
+			v[0] = 0;
+			v[1] = 0
+		}
+	od
+}
+
 proctype reader()
 {
+	byte r, cs, p, v[NPAGES];
+	bool installed = false;
+
 	read_and_install(A)
 }
 
-proctype remover()
-{
-	byte wait_for = 0;
-
-	atomic {
-		assert(!pending[B]);
-		if
-		:: seq % 2 == 1 ->
-			pending[B] = true;	/* walkers may hold it: defer */
-			wait_for = seq
-		:: else -> in_tree[B] = false
-		fi
-	}
-#ifndef BUG_REMOVE_EARLY
-	(wait_for == 0 || seq != wait_for);
-#endif
-	/* Returned: the caller frees it. libmmn must hold no pointer now. */
-	atomic {
-		assert(holders[B] == 0 && !pending[B] && !in_tree[B]);
-		freed[B] = true
-	}
-}
-
+/* mmn_range_sub_insert(C), a read perhaps, mmn_range_sub_remove(C). */
 proctype inserter()
 {
+	byte r, cs, p, v[NPAGES], wait_for = 0;
+	bool installed = false;
+
 	atomic {
-#ifndef BUG_INSERT_NO_STAMP
 		if
 		:: nactive > 0 ->
 			if
-			:: seq % 2 == 1 -> pending[C] = true
-			:: else -> seq++; in_tree[C] = true
-			fi;
-			stamp[C] = seq
-		:: else -> stamp[C] = seq - 1; in_tree[C] = true
-		fi
+			:: seq % 2 == 1 ->	/* defer the insert */
+				pend_ins[C] = true;
+				stamp[C] = seq
+			:: else ->		/* running, none hit the tree */
+#ifndef BUG_INSERT_EVEN_NO_STAMP
+				seq++;
+				stamp[C] = seq;
 #else
-		stamp[C] = seq - 1 - seq % 2;
-		if
-		:: seq % 2 == 1 -> pending[C] = true
-		:: else -> in_tree[C] = true
-		fi
+				stamp[C] = seq - 1;
 #endif
+				tree_insert(C)
+			fi
+		:: else ->
+			stamp[C] = seq - 1;
+			tree_insert(C)
+		fi
 	}
-	read_and_install(C)
+
+	if
+	:: true -> read_and_install(C)
+	:: skip
+	fi;
+
+	atomic {	/* the subscriber drops its cache: nothing guards it now */
+		cache_valid[C] = false;
+		assert(!pend_rm[C]);
+		if
+		:: seq % 2 == 1 ->
+			if
+			:: !in_tree[C] ->	/* a pending insert: cancel it */
+#ifndef BUG_REMOVE_PENDING_DEFERS
+				assert(pend_ins[C]);
+				pend_ins[C] = false
+#else
+				pend_rm[C] = true;
+				wait_for = seq
+#endif
+			:: else ->		/* walkers may hold it: defer */
+				pend_rm[C] = true;
+				wait_for = seq
+			fi
+		:: else -> tree_remove(C)
+		fi
+	}
+#ifndef BUG_REMOVE_EARLY
+	if
+	:: wait_for != 0 -> (seq != wait_for)	/* wait_seq_change_locked() */
+	:: else -> skip
+	fi;
+#endif
+	/* Returned: the caller frees it. libmmn must hold no pointer now. */
+	atomic {
+		assert(!in_tree[C] && !pend_ins[C] && !pend_rm[C]);
+		freed[C] = true
+	}
 }
 
+/* mmn_sub_unregister() of W1, then of W0: the write lock waits out
+ * every reader, and new readers wait for it (writer preference). */
+proctype unregisterer()
+{
+	byte w = NWS;
+
+	do
+	:: w > 0 ->
+		w--;
+		wwait++;
+		atomic {
+#ifndef BUG_UNREGISTER_NO_WAIT
+			readers == 0 ->
+#endif
+			wwait--;
+			listed[w] = false;
+			nr_subs--;
+			unregistered[w] = true
+		}
+	:: else -> break
+	od
+}
+
+/*
+ * Three configurations keep each search small; check-model.sh runs each
+ * and counts a state reached when any of them reaches it.
+ *  CONFIG_RANGE: the range side (invalidators, reader of A, insert, read
+ *	and remove of C), no whole-space subscription;
+ *  CONFIG_WHOLE: the whole-space side (W0, W1, their unregister), with A
+ *	in the tree and nobody reading;
+ *  CONFIG_CANCEL: as CONFIG_WHOLE, with C in the tree too, and the range
+ *	cancel op: range subscriptions that accepted a refused invalidation
+ *	hear ->invalidate_cancel().
+ */
 init {
+	byte i;
+
 	atomic {
-		in_tree[A] = true; stamp[A] = seq - 1;
-		in_tree[B] = true; stamp[B] = seq - 1;
-		run invalidator();
-		run invalidator();
+		in_tree[A] = true;
+		stamp[A] = seq - 1;
+#if defined(CONFIG_RANGE)
+		run invalidator(false);
+		run invalidator(true);
 		run reader();
-		run remover();
 		run inserter()
+#elif defined(CONFIG_WHOLE) || defined(CONFIG_CANCEL)
+#ifdef CONFIG_CANCEL
+		cancel_op = true;
+		in_tree[C] = true;
+		stamp[C] = seq - 1;
+#endif
+		listed[0] = true;
+		listed[1] = true;
+		nr_subs = NWS;
+		run invalidator(true);
+		run invalidator(true);
+		run unregisterer()
+#else
+#error "define CONFIG_RANGE, CONFIG_WHOLE or CONFIG_CANCEL"
+#endif
 	}
 	/* At rest: seq even, nothing running, nothing deferred. */
 	(_nr_pr == 1);
-	assert(nactive == 0 && seq % 2 == 0);
-	assert(!pending[A] && !pending[B] && !pending[C])
+	assert(nactive == 0 && seq % 2 == 0 && walkers == 0 && readers == 0);
+	for (i : 0 .. NRS - 1) {
+		assert(!pend_ins[i] && !pend_rm[i])
+	}
 }
