@@ -32,6 +32,7 @@
 
 #include <mmn/mmn.h>
 
+#include "control.h"
 #include "guest/abi.h"
 
 struct vm;
@@ -238,22 +239,10 @@ bool ports_handle_io(struct vm *vm, struct vcpu *vcpu);
 /* Flushes a partial serial line. */
 void ports_flush(struct vm *vm);
 
-/* ---- ctlsock.c: the control socket ---- */
-
-struct ctl_server {
-	struct vm *vm;
-	int listen_fd;
-	int wake_fd;
-	pthread_t thread;
-	bool started;
-	char dir[128];		/* private, mode 0700 */
-	char path[160];		/* the socket, mode 0600 */
-};
+/* ---- ctlsock.c: the control socket's commands (control.h: its server) ---- */
 
 int ctl_start(struct ctl_server *s, struct vm *vm);
 void ctl_stop(struct ctl_server *s);
-int ctl_main(int argc, char **argv);	/* kvm-demo ctl SOCKET COMMAND... */
-int ctl_request_raw(const char *path, const char *raw, size_t len, bool half_close, char **body);
 int ctl_script_start(struct vm *vm, struct ctl_server *s, const char *path);
 unsigned int ctl_script_join(void);
 uint64_t kd_rss_kib(void);
