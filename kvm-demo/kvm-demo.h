@@ -5,6 +5,7 @@
  *   config.c  libvirt domain XML: validation by libvirt, reading by libxml2,
  *             the checks libvirt leaves to the hypervisor
  *   vm.c      the VM: /dev/kvm, layout, guest loading, page tables, start/stop
+ *   image.c   the guest image's header check (pure: no I/O, no VM)
  *   memory.c  RAM regions (host backing) and their KVM memory slots
  *   vcpu.c    vCPU threads: long-mode setup, the KVM_RUN loop, kicks
  *   ports.c   port I/O: the serial port and the result/progress ports
@@ -13,7 +14,8 @@
  *   memops.c  operations while the guest runs: hotplug, unplug, balloon,
  *             remap, protect (through libmmn's brackets only)
  *   control.c the control command parser (pure: no I/O, no VM)
- *   ctlsock.c the control socket, its server thread and the client
+ *   ctlio.c   the control socket's server thread and client (no VM)
+ *   ctlsock.c what the control commands do to the VM; --ctl-script
  *   chaos.c   --chaos: random operations and the invariant report
  *   bench.c   --bench: slot remap and quiescence figures for make bench
  */
@@ -388,7 +390,7 @@ struct vm {
 	unsigned int passes;
 };
 
-/* Checks the guest image against the layout; nothing is opened. */
+/* Checks the guest image's header against the layout (image.c); reads the header only. */
 int vm_check_image(const struct vm_config *cfg, const void *image, size_t size);
 int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, size_t size);
 int vm_start(struct vm *vm);
