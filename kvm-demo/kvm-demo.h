@@ -54,6 +54,8 @@ struct mmn_state;
 
 /* ---- config.c: the VM definition, read from libvirt domain XML ---- */
 
+#define KD_CONFIG_MAX_BYTES	(128 << 10)	/* a --config file; larger ones are refused */
+
 struct dimm_config {
 	uint64_t size;			/* bytes */
 	unsigned int node;		/* NUMA cell */
