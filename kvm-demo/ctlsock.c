@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -293,6 +294,7 @@ void ctl_stop(struct ctl_server *s)
  *                      newline, in the background
  *   !hostile-wait      each background client must be disconnected by the
  *                      server, within KD_CTL_IO_TIMEOUT_MS and 3 s
+ *   !sigterm           send SIGTERM to kvm-demo, as a user would
  *   # ...              comment
  * Background clients still connected at the end stop with the VM.
  */
@@ -440,6 +442,11 @@ static void *script_thread(void *arg)
 		}
 		if (!strcmp(line, "!hostile-wait")) {
 			hostile_join(s, true);
+			continue;
+		}
+		if (!strcmp(line, "!sigterm")) {
+			printf("ctl> %s\n", line);
+			kill(getpid(), SIGTERM);
 			continue;
 		}
 		if (!strncmp(line, "!expect ", 8)) {

@@ -18,7 +18,8 @@ int vm_check_image(const struct vm_config *cfg, const void *image, size_t size)
 	uint64_t first, end;	/* the loaded bytes past the header: [first, end) */
 
 	if (size < sizeof(h)) {
-		kd_error("guest image (%zu bytes): shorter than its %zu-byte header", size, sizeof(h));
+		kd_error("guest image (%zu bytes): no kvm-demo image header (%zu bytes)", size,
+			 sizeof(h));
 		return -1;
 	}
 	memcpy(&h, image, sizeof(h));

@@ -272,7 +272,8 @@ static void summary(struct vm *vm, unsigned int slots, uint64_t slots_bytes, dou
 		       : vm->guest_result == KD_RESULT_EXCEPTION ? ": a CPU exception" : "");
 		break;
 	case VM_STOP_SIGNAL:
-		printf("kvm-demo: stopped by a signal before the guest finished\n");
+		printf("kvm-demo: stopped by a signal before the guest finished (%.2f s from the "
+		       "signal to the end of teardown)\n", t_end - vm->stop_time);
 		break;
 	case VM_STOP_CONTROL:
 		printf("kvm-demo: shut down (control socket or end of --chaos)\n");
