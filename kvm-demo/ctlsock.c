@@ -353,15 +353,18 @@ static void *hostile_thread(void *arg)
 		if (h->trickle) {
 			if (send(fd, "s", 1, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
 				break;
-			/* 2 s, watching for the server's close. */
-			if (poll(&p, 1, 2000) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-				break;
+			/* 2 s, watching for the server's close and the VM's stop. */
+			for (int i = 0; i < 20 && !atomic_load(&h->s->vm->stopping); i++)
+				if (poll(&p, 1, 100) > 0 &&
+				    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+					goto closed;
 			continue;
 		}
 		if (send(fd, "dumpxml\n", 8, MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
 		    errno != EWOULDBLOCK && errno != EINTR)
 			break;
 	}
+closed:
 	if (!atomic_load(&h->s->vm->stopping))
 		h->closed = kd_now();
 	close(fd);
