@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define KD_CTL_MAX_LINE		8192	/* bytes, newline included */
-#define KD_CTL_MAX_FRAGMENT	8000	/* bytes of an attach/detach-device FILE */
+#define KD_CTL_MAX_FRAGMENT	8176	/* bytes of an attach/detach-device FILE: fits a line */
 #define KD_CTL_MAX_CLIENTS	8	/* served at once; more get an error reply */
 #define KD_CTL_IO_TIMEOUT_MS	5000	/* to send a whole command, to take a whole reply */
 

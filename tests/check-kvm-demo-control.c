@@ -259,7 +259,7 @@ START_TEST(test_client_fragment)
 	text[len] = '\n';
 	scratch_file("over.xml", text, len + 1, path);
 	ck_assert_ptr_null(ctl_request_line(2, (char *[]){ "attach-device", path }, err, sizeof(err)));
-	ck_assert_msg(strstr(err, path) && strstr(err, "larger than 8000 bytes"), "%s", err);
+	ck_assert_msg(strstr(err, path) && strstr(err, "larger than 8176 bytes"), "%s", err);
 	/* Not UTF-8. */
 	scratch_file("latin1.xml", "<memory><!-- r\xe9serve --></memory>", 32, path);
 	ck_assert_ptr_null(ctl_request_line(2, (char *[]){ "detach-device", path }, err, sizeof(err)));
