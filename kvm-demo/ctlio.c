@@ -133,9 +133,10 @@ static bool conn_reply(struct ctl_server *s, struct ctl_conn *c, char *reply, si
 static bool conn_error(struct ctl_server *s, struct ctl_conn *c, const char *msg, double now)
 {
 	size_t len = 0;
+	char *reply = ctl_reply_error(msg, &len);	/* before LEN is read */
 
 	c->closing = true;
-	return conn_reply(s, c, ctl_reply_error(msg, &len), len, now);
+	return conn_reply(s, c, reply, len, now);
 }
 
 /*

@@ -441,13 +441,41 @@ START_TEST(test_server_stop_latency)
 	t = now_s() - t0;
 	printf("check-kvm-demo-control: stop with 6 hostile clients took %.3f s\n", t);
 	ck_assert_msg(t < 0.5, "the stop took %.3f s", t);
-	quit = true;
+	/* No quit: the stop closed every connection, each client sees it. */
 	for (int i = 0; i < 6; i++) {
 		pthread_join(h[i].thread, NULL);
 		ck_assert_msg(!h[i].failure[0], "client %d: %s", i, h[i].failure);
 		/* The stop closed them, before the 5 s timeout. */
 		ck_assert_msg(h[i].closed > 0 && h[i].closed - t0 < 1, "client %d not closed", i);
 	}
+}
+END_TEST
+
+/* Bad input gets an error reply, then the connection is closed. */
+START_TEST(test_server_bad_input)
+{
+	struct ctl_server s = { .handle = fake_handle };
+	char *big = malloc(10001), *body = NULL;
+
+	ck_assert_int_eq(ctl_serve_start(&s), 0);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', 10000);
+	big[10000] = '\n';
+	ck_assert_int_eq(ctl_request_raw(s.path, big, 10001, false, &body), 1);
+	ck_assert_msg(strstr(body, "command line longer than 8191 bytes"), "%s", body);
+	free(body);
+	ck_assert_int_eq(ctl_request_raw(s.path, "stats", 5, true, &body), 1);
+	ck_assert_msg(strstr(body, "incomplete command"), "%s", body);
+	free(body);
+	ck_assert_int_eq(ctl_request_raw(s.path, "st\x01ts\n", 6, false, &body), 1);
+	ck_assert_msg(strstr(body, "byte 0x01 at offset 2"), "%s", body);
+	free(body);
+	/* Two commands in one write: two replies, in order. */
+	ck_assert_int_eq(ctl_request_raw(s.path, "stats\nstats\n", 12, false, &body), 0);
+	ck_assert_str_eq(body, "fine\n");
+	free(body);
+	ctl_serve_stop(&s);
+	free(big);
 }
 END_TEST
 
@@ -503,6 +531,7 @@ int main(void)
 	tcase_add_test(tc, test_server_hostile_clients);
 	tcase_add_test(tc, test_server_stop_latency);
 	tcase_add_test(tc, test_server_too_many_clients);
+	tcase_add_test(tc, test_server_bad_input);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
