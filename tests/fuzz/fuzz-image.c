@@ -10,6 +10,7 @@
  * once the input runs out. Only the header is allocated: the check must
  * not read the rest.
  */
+#define _GNU_SOURCE
 #include "fuzz.h"
 
 #include <stdarg.h>
