@@ -13,11 +13,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
@@ -30,50 +33,11 @@
 
 #define MIB (1024ull * 1024)
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (cap - len < 4096) {
-			char *n;
-
-			cap = cap ? cap * 2 : 16384;
-			n = realloc(buf, cap);
-			if (!n) {
-				free(buf);
-				fclose(f);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = n;
-		}
-		size_t got = fread(buf + len, 1, cap - len - 1, f);
-
-		len += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		errno = EIO;
-		return NULL;
-	}
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
-
 /*
  * An error must stay one line, but libvirt's messages can span lines and
  * values quoted from the XML can hold any character a reference names
- * (&#10;, &#13;, &#9;): trailing blanks go, other control characters
- * become spaces.
+ * (&#10;, &#13;, &#9;): trailing blanks go, line breaks and tabs become
+ * spaces. config_error() escapes what else is not printable ASCII.
  */
 static void one_line(char *s)
 {
@@ -82,22 +46,95 @@ static void one_line(char *s)
 	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
 		s[--n] = '\0';
 	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
 }
 
-/* kd_error() for the reader: one line, whatever the XML holds. */
+/*
+ * kd_error() for the reader: one line, whatever the XML holds. Bytes that
+ * are not printable ASCII (control characters, UTF-8, invalid bytes) are
+ * shown as \xNN: a terminal gets no escape sequence from a config file.
+ */
 __attribute__((format(printf, 1, 2)))
 static void config_error(const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], out[4 * sizeof(msg)];
+	size_t o = 0;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	one_line(msg);
-	kd_error("%s", msg);
+	for (const char *p = msg; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c >= 0x20 && c < 0x7f)
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
+	}
+	out[o] = '\0';
+	kd_error("%s", out);
+}
+
+/*
+ * A --config file: a regular file of at most KD_CONFIG_MAX_BYTES, refused
+ * before any parsing (a FIFO would block, a device never end, and libvirt's
+ * validation time grows faster than its input). NULL after an error line.
+ */
+static char *read_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		config_error("cannot read config %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		config_error("config %s: not a regular file", path);
+		goto fail;
+	}
+	if (st.st_size > KD_CONFIG_MAX_BYTES) {
+		config_error("config %s: %lld bytes, more than the limit of %d bytes (128 KiB)", path,
+			     (long long)st.st_size, KD_CONFIG_MAX_BYTES);
+		goto fail;
+	}
+	buf = malloc(KD_CONFIG_MAX_BYTES + 2);
+	if (!buf) {
+		config_error("config %s: out of memory", path);
+		goto fail;
+	}
+	/* One byte past the limit tells a file that grew since fstat(). */
+	while (len <= KD_CONFIG_MAX_BYTES) {
+		ssize_t n = read(fd, buf + len, KD_CONFIG_MAX_BYTES + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			config_error("cannot read config %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > KD_CONFIG_MAX_BYTES) {
+		config_error("config %s: more than the limit of %d bytes (128 KiB)", path,
+			     KD_CONFIG_MAX_BYTES);
+		goto fail;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+fail:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
 }
 
 static void quiet_virt_error(void *opaque, virErrorPtr err)
@@ -136,34 +173,30 @@ static int check_well_formed(const char *what, const char *xml)
 
 /*
  * libvirt validates (schema and semantics) and normalises XML. Returns the
- * normalised XML (free()) or NULL after printing why.
+ * normalised XML (free()) or NULL after printing why. The test driver reads
+ * its node file once, at open; that file is a memfd named through
+ * /proc/self/fd, so that nothing is left behind in any directory, even by
+ * a process killed half-way.
  */
 static char *libvirt_normalise(const char *what, const char *xml)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[512], node[600], uri[620];
+	static const char node[] = "<node/>\n";
+	char uri[64];
 	virConnectPtr conn = NULL;
 	virDomainPtr dom = NULL;
 	char *out = NULL;
-	FILE *f;
+	int fd = memfd_create("kvm-demo-node.xml", MFD_CLOEXEC);
 
-	snprintf(dir, sizeof(dir), "%s/kvm-demo.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		config_error("cannot create a private directory for libvirt's test driver in %s: %s",
-			     tmp && *tmp ? tmp : "/tmp", strerror(errno));
-		return NULL;
-	}
-	snprintf(node, sizeof(node), "%s/node.xml", dir);
-	f = fopen(node, "w");
-	if (!f || fputs("<node/>\n", f) < 0 || fclose(f) != 0) {
-		config_error("cannot write %s: %s", node, strerror(errno));
+	if (fd < 0 || write(fd, node, sizeof(node) - 1) != (ssize_t)(sizeof(node) - 1)) {
+		config_error("cannot create the node file of libvirt's test driver: %s",
+			     strerror(errno));
 		goto out;
 	}
-	f = NULL;
-
 	virSetErrorFunc(NULL, quiet_virt_error);
-	snprintf(uri, sizeof(uri), "test://%s", node);
+	snprintf(uri, sizeof(uri), "test:///proc/self/fd/%d", fd);
 	conn = virConnectOpen(uri);
+	close(fd);
+	fd = -1;
 	if (!conn) {
 		char msg[512];
 
@@ -186,12 +219,12 @@ static char *libvirt_normalise(const char *what, const char *xml)
 		config_error("%s: libvirt cannot format the domain: %s", what,
 			     virGetLastErrorMessage());
 out:
+	if (fd >= 0)
+		close(fd);
 	if (dom)
 		virDomainFree(dom);
 	if (conn)
 		virConnectClose(conn);
-	unlink(node);
-	rmdir(dir);
 	return out;
 }
 
@@ -626,10 +659,8 @@ int config_load(struct vm_config *cfg, const char *path)
 	if (path) {
 		snprintf(what, sizeof(what), "config %s", path);
 		xml = read_file(path);
-		if (!xml) {
-			config_error("cannot read config %s: %s", path, strerror(errno));
+		if (!xml)
 			return -1;
-		}
 	} else {
 		snprintf(what, sizeof(what), "built-in config");
 		xml = strdup(kd_default_domain_xml);

@@ -64,6 +64,34 @@ static bool split(const char *s, size_t len, struct words *w)
 	}
 }
 
+size_t ctl_utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1fu;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0fu;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
 static bool word_is(const struct words *w, unsigned int i, const char *s)
 {
 	return w->len[i] == strlen(s) && memcmp(w->w[i], s, w->len[i]) == 0;
@@ -78,9 +106,11 @@ static bool parse_size(const char *s, size_t len, uint64_t *bytes)
 	if (len == 0 || s[0] < '0' || s[0] > '9')
 		return false;
 	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(s[i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
 			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
+		v = v * 10 + d;
 	}
 	if (i < len) {
 		size_t ulen = len - i;
@@ -146,14 +176,23 @@ int control_parse(const char *line, size_t len, struct control_cmd *cmd, char *e
 		return ctl_err(err, errlen, "no command");
 	if (len >= KD_CTL_MAX_LINE)
 		return ctl_err(err, errlen, "command line longer than %d bytes", KD_CTL_MAX_LINE - 1);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)line[i];
+	bool few = split(line, len, &w);
+	/* The XML of a device may hold UTF-8 (names, comments); the rest is ASCII. */
+	size_t xml_from = w.n && (word_is(&w, 0, "attach-device") || word_is(&w, 0, "detach-device"))
+			  ? (size_t)(w.rest - line) : len;
 
-		if ((ch < 0x20 && ch != '\t') || ch >= 0x7f)
+	for (size_t i = 0; i < len;) {
+		unsigned char ch = (unsigned char)line[i];
+		size_t n = i >= xml_from ? ctl_utf8_len((const unsigned char *)line + i, len - i) : 1;
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f || (ch > 0x7f && i < xml_from))
 			return ctl_err(err, errlen, "byte 0x%02x at offset %zu: commands are printable ASCII",
 				       ch, i);
+		if (n == 0)
+			return ctl_err(err, errlen, "byte 0x%02x at offset %zu: the XML is not UTF-8",
+				       ch, i);
+		i += n;
 	}
-	bool few = split(line, len, &w);
 
 	if (w.n == 0)
 		return ctl_err(err, errlen, "empty command");
@@ -168,6 +207,10 @@ int control_parse(const char *line, size_t len, struct control_cmd *cmd, char *e
 	if (commands[c].args == 9) {
 		if (w.rest_len == 0)
 			return ctl_err(err, errlen, "usage: %s", commands[c].usage);
+		if (w.rest[0] != '<')
+			return ctl_err(err, errlen, "%s: the argument is the XML itself, starting with "
+				       "'<' (kvm-demo ctl reads a FILE and sends its content)",
+				       commands[c].name);
 		cmd->arg = w.rest;
 		cmd->arg_len = w.rest_len;
 		return 0;

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The control socket: a unix socket (mode 0600) in a private directory
- * (mode 0700), served by one thread, one connection at a time. Requests
- * are lines (control.h); a bad request gets an error reply and changes
- * nothing. The same thread runs the non-blocking balloon reclaim when a
- * discard was refused. Also the client (kvm-demo ctl) and --ctl-script.
+ * The control socket's commands: what each request does to the VM, run by
+ * the server of ctlio.c on its thread, which also runs the non-blocking
+ * balloon reclaim when a discard was refused. Also --ctl-script.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -12,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -157,35 +156,6 @@ void kd_stats_print(struct vm *vm, FILE *f)
 	print_stats(vm, f, NULL);
 }
 
-/* attach/detach: inline XML, or a file read here. */
-static char *device_xml(const struct control_cmd *cmd, char *err, size_t errlen)
-{
-	char *arg = strndup(cmd->arg, cmd->arg_len);
-	FILE *f;
-	char *xml = NULL;
-	size_t n = 0;
-
-	if (!arg || arg[0] == '<')
-		return arg;
-	f = fopen(arg, "r");
-	if (!f) {
-		snprintf(err, errlen, "cannot read %s: %s", arg, strerror(errno));
-		free(arg);
-		return NULL;
-	}
-	xml = calloc(1, KD_CTL_MAX_LINE + 1);
-	if (xml)
-		n = fread(xml, 1, KD_CTL_MAX_LINE, f);
-	fclose(f);
-	if (xml && n == KD_CTL_MAX_LINE) {
-		snprintf(err, errlen, "%s: larger than %d bytes", arg, KD_CTL_MAX_LINE);
-		free(xml);
-		xml = NULL;
-	}
-	free(arg);
-	return xml;
-}
-
 /* Runs CMD; returns 0 with the reply body in O, or -1 with ERR set. */
 static int execute(struct vm *vm, const struct control_cmd *cmd, struct out *o, char *err,
 		   size_t errlen)
@@ -200,8 +170,10 @@ static int execute(struct vm *vm, const struct control_cmd *cmd, struct out *o, 
 		break;
 	case CTL_ATTACH_DEVICE:
 	case CTL_DETACH_DEVICE:
-		xml = device_xml(cmd, msg, sizeof(msg));
+		/* The XML itself (control_parse()): the server opens no file a client names. */
+		xml = strndup(cmd->arg, cmd->arg_len);
 		if (!xml) {
+			snprintf(msg, sizeof(msg), "out of memory");
 			ret = -1;
 			break;
 		}
@@ -263,330 +235,44 @@ static int execute(struct vm *vm, const struct control_cmd *cmd, struct out *o, 
 	return ret;
 }
 
-static void send_all(int fd, const char *p, size_t n)
+/* The server's handler: one request line in, one whole reply out. */
+static char *handle_line(void *opaque, const char *line, size_t len, size_t *reply_len)
 {
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void reply_error(int fd, const char *msg)
-{
-	char line[600];
-	int n = snprintf(line, sizeof(line), "error: %s\n", msg);
-
-	send_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
-static void handle_line(struct vm *vm, int fd, const char *line, size_t len)
-{
+	struct vm *vm = opaque;
 	struct control_cmd cmd;
 	struct out o = { 0 };
 	char err[512];
-	char head[32];
+	char *reply;
 
 	if (control_parse(line, len, &cmd, err, sizeof(err)) < 0 ||
-	    execute(vm, &cmd, &o, err, sizeof(err)) < 0) {
-		reply_error(fd, err);
-	} else {
-		int n = snprintf(head, sizeof(head), "ok %zu\n", o.len);
-
-		send_all(fd, head, (size_t)n);
-		send_all(fd, o.buf ? o.buf : "", o.len);
-	}
+	    execute(vm, &cmd, &o, err, sizeof(err)) < 0)
+		reply = ctl_reply_error(err, reply_len);
+	else
+		reply = ctl_reply_ok(o.buf ? o.buf : "", o.len, reply_len);
 	free(o.buf);
+	return reply;
 }
 
-/* One connection: lines until EOF; errors never touch the VM. */
-static void handle_conn(struct vm *vm, int fd)
+static void reclaim_tick(void *opaque)
 {
-	static char buf[KD_CTL_MAX_LINE];
-	struct timeval tv = { .tv_sec = 5 };
-	size_t have = 0;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	for (;;) {
-		char *nl = memchr(buf, '\n', have);
-
-		if (nl) {
-			size_t len = (size_t)(nl - buf);
-
-			handle_line(vm, fd, buf, len);
-			memmove(buf, nl + 1, have - len - 1);
-			have -= len + 1;
-			continue;
-		}
-		if (have == sizeof(buf)) {
-			reply_error(fd, "command line longer than 8191 bytes; connection closed");
-			return;
-		}
-		ssize_t n = recv(fd, buf + have, sizeof(buf) - have, 0);
-
-		if (n == 0) {
-			if (have)
-				reply_error(fd, "incomplete command: the connection was closed "
-					    "before a newline");
-			return;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			reply_error(fd, errno == EAGAIN || errno == EWOULDBLOCK
-					? "no complete command within 5 s; connection closed"
-					: strerror(errno));
-			return;
-		}
-		have += (size_t)n;
-	}
-}
-
-static void *server_thread(void *arg)
-{
-	struct ctl_server *s = arg;
-
-	pthread_setname_np(pthread_self(), "control");
-	for (;;) {
-		struct pollfd fds[2] = {
-			{ .fd = s->listen_fd, .events = POLLIN },
-			{ .fd = s->wake_fd, .events = POLLIN },
-		};
-		/* While a discard is pending, retry the reclaim every 100 ms. */
-		int n = poll(fds, 2, 100);
-
-		if (n < 0 && errno != EINTR)
-			break;
-		if (fds[1].revents)
-			break;
-		if (n == 0) {
-			memops_reclaim(s->vm);
-			continue;
-		}
-		if (fds[0].revents & POLLIN) {
-			int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (fd >= 0) {
-				handle_conn(s->vm, fd);
-				close(fd);
-			}
-		}
-	}
-	return NULL;
+	memops_reclaim(opaque);
 }
 
 int ctl_start(struct ctl_server *s, struct vm *vm)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *tmp = getenv("TMPDIR");
-
 	memset(s, 0, sizeof(*s));
-	s->vm = vm;
-	s->listen_fd = s->wake_fd = -1;
-	snprintf(s->dir, sizeof(s->dir), "%s/kvm-demo.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(s->dir)) {		/* mode 0700: private */
-		kd_error("control socket: mkdtemp %s: %s", s->dir, strerror(errno));
-		s->dir[0] = 0;
+	s->handle = handle_line;
+	s->tick = reclaim_tick;
+	s->opaque = vm;
+	if (ctl_serve_start(s) < 0)
 		return -1;
-	}
-	snprintf(s->path, sizeof(s->path), "%s/control", s->dir);
-	if (strlen(s->path) >= sizeof(sa.sun_path)) {
-		kd_error("control socket: path %s too long", s->path);
-		goto fail;
-	}
-	strcpy(sa.sun_path, s->path);
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->listen_fd < 0 || bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(s->path, 0600) < 0 || listen(s->listen_fd, 4) < 0) {
-		kd_error("control socket %s: %s", s->path, strerror(errno));
-		goto fail;
-	}
-	s->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (s->wake_fd < 0 || pthread_create(&s->thread, NULL, server_thread, s) != 0) {
-		kd_error("control socket: cannot start its thread");
-		goto fail;
-	}
-	s->started = true;
 	printf("kvm-demo: control socket: %s\n", s->path);
 	return 0;
-fail:
-	ctl_stop(s);
-	return -1;
 }
 
 void ctl_stop(struct ctl_server *s)
 {
-	uint64_t one = 1;
-
-	if (s->started) {
-		if (write(s->wake_fd, &one, sizeof(one)) != sizeof(one))
-			kd_error("control socket: cannot wake its thread");
-		pthread_join(s->thread, NULL);
-		s->started = false;
-	}
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	if (s->wake_fd >= 0)
-		close(s->wake_fd);
-	s->listen_fd = s->wake_fd = -1;
-	if (s->path[0])
-		unlink(s->path);
-	if (s->dir[0])
-		rmdir(s->dir);
-	s->path[0] = s->dir[0] = 0;
-}
-
-/* ---- the client ---- */
-
-static int ctl_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		kd_error("ctl: socket path too long: %s", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		kd_error("ctl: cannot connect to %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * Reads one reply: 0 and the body in *BODY (ok), 1 and the message in
- * *BODY (error), -1 on a broken reply.
- */
-static int read_reply(int fd, char **body)
-{
-	char head[600];
-	size_t have = 0, want;
-	char *b;
-
-	*body = NULL;
-	while (have < sizeof(head) - 1) {
-		ssize_t n = recv(fd, head + have, 1, 0);
-
-		if (n <= 0)
-			return -1;
-		if (head[have++] == '\n')
-			break;
-	}
-	head[have] = 0;
-	if (strncmp(head, "error: ", 7) == 0) {
-		head[have - 1] = 0;
-		*body = strdup(head + 7);
-		return 1;
-	}
-	if (sscanf(head, "ok %zu", &want) != 1 || want > (64u << 20))
-		return -1;
-	b = malloc(want + 1);
-	if (!b)
-		return -1;
-	for (have = 0; have < want;) {
-		ssize_t n = recv(fd, b + have, want - have, 0);
-
-		if (n <= 0) {
-			free(b);
-			return -1;
-		}
-		have += (size_t)n;
-	}
-	b[want] = 0;
-	*body = b;
-	return 0;
-}
-
-/* Sends RAW (LEN bytes) as is, optionally half-closes, reads one reply. */
-int ctl_request_raw(const char *path, const char *raw, size_t len, bool half_close, char **body)
-{
-	int fd = ctl_connect(path), ret;
-
-	*body = NULL;
-	if (fd < 0)
-		return -1;
-	send_all(fd, raw, len);
-	if (half_close)
-		shutdown(fd, SHUT_WR);
-	ret = read_reply(fd, body);
-	close(fd);
-	return ret;
-}
-
-/* The argument of attach/detach-device names a file: send its XML inline. */
-static char *inline_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *xml;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	xml = calloc(1, KD_CTL_MAX_LINE);
-	n = xml ? fread(xml, 1, KD_CTL_MAX_LINE - 64, f) : 0;
-	fclose(f);
-	if (!xml)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (xml[i] == '\n' || xml[i] == '\r' || xml[i] == '\t')
-			xml[i] = ' ';
-	return xml;
-}
-
-/* Builds the request line for ARGV; NULL after an error message. */
-static char *request_line(int argc, char **argv)
-{
-	struct out o = { 0 };
-
-	if (argc >= 2 && (!strcmp(argv[0], "attach-device") || !strcmp(argv[0], "detach-device")) &&
-	    argv[1][0] != '<') {
-		char *xml = inline_file(argv[1]);
-
-		if (!xml) {
-			kd_error("ctl: cannot read %s: %s", argv[1], strerror(errno));
-			return NULL;
-		}
-		outf(&o, "%s %s\n", argv[0], xml);
-		free(xml);
-		return o.buf;
-	}
-	for (int i = 0; i < argc; i++)
-		outf(&o, "%s%s", i ? " " : "", argv[i]);
-	outf(&o, "\n");
-	return o.buf;
-}
-
-/* kvm-demo ctl SOCKET COMMAND [ARGS...] */
-int ctl_main(int argc, char **argv)
-{
-	char *line, *body;
-	int ret;
-
-	if (argc < 2) {
-		kd_error("usage: kvm-demo ctl SOCKET COMMAND [ARGS...]");
-		return KD_EXIT_USAGE;
-	}
-	line = request_line(argc - 1, argv + 1);
-	if (!line)
-		return KD_EXIT_USAGE;
-	ret = ctl_request_raw(argv[0], line, strlen(line), false, &body);
-	free(line);
-	if (ret == 0)
-		fputs(body, stdout);
-	else if (ret == 1)
-		kd_error("%s", body);
-	else
-		kd_error("ctl: no valid reply from %s", argv[0]);
-	free(body);
-	return ret == 0 ? 0 : 1;
+	ctl_serve_stop(s);
 }
 
 /*
@@ -602,15 +288,127 @@ int ctl_main(int argc, char **argv)
  *                      child process); it must exit 0
  *   !client-error ARGS the same; it must exit non-zero
  *   !expect TEXT       the previous reply must contain TEXT
+ *   !hog               a client that sends dumpxml over and over and never
+ *                      reads, in the background
+ *   !trickle           a client that sends a byte every 2 s and never a
+ *                      newline, in the background
+ *   !hostile-wait      each background client must be disconnected by the
+ *                      server, within KD_CTL_IO_TIMEOUT_MS and 3 s
+ *   !sigterm           send SIGTERM to kvm-demo, as a user would
  *   # ...              comment
+ * Background clients still connected at the end stop with the VM.
  */
+#define MAX_HOSTILE	8
+
+struct script_ctx;
+
+struct hostile {
+	struct script_ctx *s;
+	pthread_t thread;
+	bool trickle;
+	double started, closed;	/* kd_now(); closed 0: not by the server */
+};
+
 struct script_ctx {
 	struct vm *vm;
 	const char *path;
 	const char *sock;
 	pthread_t thread;
 	unsigned int done, failed;
+	struct hostile hostile[MAX_HOSTILE];
+	unsigned int nr_hostile, nr_joined;
 };
+
+/* Sleeps MS, or less when the VM stops. */
+static void script_sleep(struct script_ctx *s, unsigned long ms)
+{
+	while (ms && !atomic_load(&s->vm->stopping)) {
+		unsigned int step = ms < 100 ? (unsigned int)ms : 100;
+
+		kd_sleep_ms(step);
+		ms -= step;
+	}
+}
+
+static void *hostile_thread(void *arg)
+{
+	struct hostile *h = arg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_usec = 100000 };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h->s->sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		kd_error("ctl: hostile client: cannot connect: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while (!atomic_load(&h->s->vm->stopping)) {
+		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			break;
+		if (h->trickle) {
+			if (send(fd, "s", 1, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+				break;
+			/* 2 s, watching for the server's close and the VM's stop. */
+			for (int i = 0; i < 20 && !atomic_load(&h->s->vm->stopping); i++)
+				if (poll(&p, 1, 100) > 0 &&
+				    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+					goto closed;
+			continue;
+		}
+		if (send(fd, "dumpxml\n", 8, MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK && errno != EINTR)
+			break;
+	}
+closed:
+	if (!atomic_load(&h->s->vm->stopping))
+		h->closed = kd_now();
+	close(fd);
+	return NULL;
+}
+
+static int hostile_start(struct script_ctx *s, bool trickle)
+{
+	struct hostile *h = &s->hostile[s->nr_hostile];
+
+	if (s->nr_hostile == MAX_HOSTILE)
+		return -1;
+	h->s = s;
+	h->trickle = trickle;
+	h->started = kd_now();
+	h->closed = 0;
+	if (pthread_create(&h->thread, NULL, hostile_thread, h) != 0)
+		return -1;
+	s->nr_hostile++;
+	return 0;
+}
+
+/* Joins the background clients; with MUST_CLOSE, the server must have dropped each in time. */
+static void hostile_join(struct script_ctx *s, bool must_close)
+{
+	for (; s->nr_joined < s->nr_hostile; s->nr_joined++) {
+		struct hostile *h = &s->hostile[s->nr_joined];
+		const char *what = h->trickle ? "trickle" : "hog";
+
+		pthread_join(h->thread, NULL);
+		if (h->closed) {
+			double t = h->closed - h->started;
+			bool late = t > KD_CTL_IO_TIMEOUT_MS / 1e3 + 3;
+
+			printf("ctl: %s client %u: disconnected by the server after %.1f s%s\n", what,
+			       s->nr_joined, t, late ? ": LATE" : "");
+			s->failed += late;
+		} else {
+			printf("ctl: %s client %u: still connected when the VM stopped%s\n", what,
+			       s->nr_joined, must_close ? ": UNEXPECTED" : "");
+			s->failed += must_close;
+		}
+	}
+}
 
 static void *script_thread(void *arg)
 {
@@ -634,7 +432,24 @@ static void *script_thread(void *arg)
 		if (len == 0 || line[0] == '#')
 			continue;
 		if (!strncmp(line, "!sleep ", 7)) {
-			usleep((useconds_t)strtoul(line + 7, NULL, 10) * 1000);
+			script_sleep(s, strtoul(line + 7, NULL, 10));
+			continue;
+		}
+		if (!strcmp(line, "!hog") || !strcmp(line, "!trickle")) {
+			printf("ctl> %s\n", line);
+			if (hostile_start(s, line[1] == 't') < 0) {
+				printf("ctl: cannot start a background client\n");
+				s->failed++;
+			}
+			continue;
+		}
+		if (!strcmp(line, "!hostile-wait")) {
+			hostile_join(s, true);
+			continue;
+		}
+		if (!strcmp(line, "!sigterm")) {
+			printf("ctl> %s\n", line);
+			kill(getpid(), SIGTERM);
 			continue;
 		}
 		if (!strncmp(line, "!expect ", 8)) {
@@ -731,6 +546,7 @@ static void *script_thread(void *arg)
 	}
 	free(last);
 	fclose(f);
+	hostile_join(s, false);
 	printf("kvm-demo: control script: %u requests, %u unexpected results\n", s->done, s->failed);
 	return NULL;
 }

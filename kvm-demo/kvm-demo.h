@@ -5,6 +5,7 @@
  *   config.c  libvirt domain XML: validation by libvirt, reading by libxml2,
  *             the checks libvirt leaves to the hypervisor
  *   vm.c      the VM: /dev/kvm, layout, guest loading, page tables, start/stop
+ *   image.c   the guest image's header check (pure: no I/O, no VM)
  *   memory.c  RAM regions (host backing) and their KVM memory slots
  *   vcpu.c    vCPU threads: long-mode setup, the KVM_RUN loop, kicks
  *   ports.c   port I/O: the serial port and the result/progress ports
@@ -13,7 +14,8 @@
  *   memops.c  operations while the guest runs: hotplug, unplug, balloon,
  *             remap, protect (through libmmn's brackets only)
  *   control.c the control command parser (pure: no I/O, no VM)
- *   ctlsock.c the control socket, its server thread and the client
+ *   ctlio.c   the control socket's server thread and client (no VM)
+ *   ctlsock.c what the control commands do to the VM; --ctl-script
  *   chaos.c   --chaos: random operations and the invariant report
  *   bench.c   --bench: slot remap and quiescence figures for make bench
  */
@@ -32,6 +34,7 @@
 
 #include <mmn/mmn.h>
 
+#include "control.h"
 #include "guest/abi.h"
 
 struct vm;
@@ -50,6 +53,8 @@ struct mmn_state;
 #define KD_EXIT_STOPPED		4	/* stopped by SIGINT or SIGTERM before the guest's result */
 
 /* ---- config.c: the VM definition, read from libvirt domain XML ---- */
+
+#define KD_CONFIG_MAX_BYTES	(128 << 10)	/* a --config file; larger ones are refused */
 
 struct dimm_config {
 	uint64_t size;			/* bytes */
@@ -241,22 +246,10 @@ bool ports_handle_io(struct vm *vm, struct vcpu *vcpu);
 /* Flushes a partial serial line. */
 void ports_flush(struct vm *vm);
 
-/* ---- ctlsock.c: the control socket ---- */
-
-struct ctl_server {
-	struct vm *vm;
-	int listen_fd;
-	int wake_fd;
-	pthread_t thread;
-	bool started;
-	char dir[128];		/* private, mode 0700 */
-	char path[160];		/* the socket, mode 0600 */
-};
+/* ---- ctlsock.c: the control socket's commands (control.h: its server) ---- */
 
 int ctl_start(struct ctl_server *s, struct vm *vm);
 void ctl_stop(struct ctl_server *s);
-int ctl_main(int argc, char **argv);	/* kvm-demo ctl SOCKET COMMAND... */
-int ctl_request_raw(const char *path, const char *raw, size_t len, bool half_close, char **body);
 int ctl_script_start(struct vm *vm, struct ctl_server *s, const char *path);
 unsigned int ctl_script_join(void);
 uint64_t kd_rss_kib(void);
@@ -402,7 +395,7 @@ struct vm {
 	unsigned int passes;
 };
 
-/* Checks the guest image against the layout; nothing is opened. */
+/* Checks the guest image's header against the layout (image.c); reads the header only. */
 int vm_check_image(const struct vm_config *cfg, const void *image, size_t size);
 int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, size_t size);
 int vm_start(struct vm *vm);

@@ -51,9 +51,10 @@ const char *kd_last_error(void)
 
 static void usage(FILE *f)
 {
-	fputs("usage: kvm-demo [--config FILE] [--guest IMAGE] [--dump-config]\n"
+	fputs("usage: kvm-demo [--config FILE] [--guest IMAGE] [--timeout SECS]\n"
 	      "                [--chaos SECS [--seed N]] [--ctl-script FILE] [--unplug-timeout MS]\n"
 	      "                [--bench REPS]\n"
+	      "       kvm-demo [--config FILE] --dump-config\n"
 	      "       kvm-demo --check\n"
 	      "       kvm-demo ctl SOCKET COMMAND [ARGS...]\n"
 	      "  --config FILE   libvirt domain XML (default: the built-in definition)\n"
@@ -238,14 +239,30 @@ static void wait_for_stop(struct vm *vm, int sfd, unsigned int timeout_s)
 	}
 }
 
-static void summary(struct vm *vm, double t_start, double t_run, double t_end)
+/*
+ * The slots plugged when the VM stopped (before vm_destroy()): an unplugged
+ * DIMM keeps its region, unplugged, and is not counted.
+ */
+static unsigned int plugged_slots(const struct vm *vm, uint64_t *bytes)
+{
+	unsigned int slots = 0;
+
+	*bytes = 0;
+	for (unsigned int i = 0; i < vm->nr_regions; i++) {
+		if (!vm->regions[i].plugged)
+			continue;
+		slots++;
+		*bytes += vm->regions[i].size;
+	}
+	return slots;
+}
+
+static void summary(struct vm *vm, unsigned int slots, uint64_t slots_bytes, double t_start,
+		    double t_run, double t_end)
 {
 	const struct vm_config *cfg = vm->cfg;
-	uint64_t slots_bytes = 0;
 	uint64_t verified = atomic_load(&vm->pages_verified) * KD_PAGE_SIZE;
 
-	for (unsigned int i = 0; i < vm->nr_regions; i++)
-		slots_bytes += vm->regions[i].size;
 	switch (vm->stop_reason) {
 	case VM_STOP_GUEST:
 		printf("kvm-demo: guest %s (result %d%s)\n",
@@ -255,7 +272,8 @@ static void summary(struct vm *vm, double t_start, double t_run, double t_end)
 		       : vm->guest_result == KD_RESULT_EXCEPTION ? ": a CPU exception" : "");
 		break;
 	case VM_STOP_SIGNAL:
-		printf("kvm-demo: stopped by a signal before the guest finished\n");
+		printf("kvm-demo: stopped by a signal before the guest finished (%.2f s from the "
+		       "signal to the end of teardown)\n", t_end - vm->stop_time);
 		break;
 	case VM_STOP_CONTROL:
 		printf("kvm-demo: shut down (control socket or end of --chaos)\n");
@@ -267,7 +285,7 @@ static void summary(struct vm *vm, double t_start, double t_run, double t_end)
 	printf("kvm-demo: summary: %u vCPUs, %u memory slots (%" PRIu64 " MiB, %s%s), "
 	       "%" PRIu64 " MiB read back and verified by the guest (%" PRIu64 " MiB of RAM under test, %u passes), "
 	       "%.2f s (setup %.2f s, guest %.2f s)\n",
-	       vm->nr_vcpus, vm->nr_regions, slots_bytes >> 20, cfg->memfd ? "memfd" : "anonymous",
+	       vm->nr_vcpus, slots, slots_bytes >> 20, cfg->memfd ? "memfd" : "anonymous",
 	       cfg->shared ? " shared" : " private", verified >> 20, vm->test_bytes >> 20,
 	       vm->passes, t_end - t_start, t_run - t_start, t_end - t_run);
 }
@@ -289,7 +307,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = NULL, *guest_path = NULL;
+	const char *config_path = NULL, *guest_path = NULL, *other = NULL;
 	bool dump = false, check = false;
 	unsigned int timeout_s = 0, chaos_s = 0, unplug_ms = 20000, bench_reps = 0;
 	uint64_t seed = 0;
@@ -311,6 +329,11 @@ int main(int argc, char **argv)
 		return ctl_main(argc - 2, argv + 2);
 	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "c:g:h", opts, NULL)) != -1) {
+		/* --check and --dump-config ignore nothing silently: see below. */
+		for (const struct option *o = opts; !other && c != 'c' && c != 'd' && c != 'k' &&
+		     o->name; o++)
+			if (o->val == c)
+				other = o->name;
 		switch (c) {
 		case 'c': config_path = optarg; break;
 		case 'g': guest_path = optarg; break;
@@ -331,10 +354,12 @@ int main(int argc, char **argv)
 		case 'U':
 		case 'S': {
 			char *end;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			unsigned long long max = c == 'C' ? 86400 : c == 'U' ? 600000 : ~0ull;
+			unsigned long long v, max = c == 'C' ? 86400 : c == 'U' ? 600000 : ~0ull;
 
-			if (!*optarg || *end || (c != 'S' && v == 0) || v > max) {
+			/* strtoull() takes "-1", " 5" and an overflow (as the maximum) too. */
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno || v == 0 || v > max) {
 				kd_error("--%s '%s': expected a number, 1 to %llu",
 					 c == 'C' ? "chaos" : c == 'U' ? "unplug-timeout" : "seed",
 					 optarg, max);
@@ -385,8 +410,18 @@ int main(int argc, char **argv)
 		kd_error("unexpected argument '%s' (see kvm-demo --help)", argv[optind]);
 		return KD_EXIT_USAGE;
 	}
+	if (check && (other || dump || config_path)) {
+		kd_error("--check takes no other option (not --%s)",
+			 other ? other : dump ? "dump-config" : "config");
+		return KD_EXIT_USAGE;
+	}
 	if (check)
 		return kvm_check();
+	if (dump && other) {
+		kd_error("--dump-config prints the definition only: --config is its one option "
+			 "(not --%s)", other);
+		return KD_EXIT_USAGE;
+	}
 	if (bench_reps && (chaos_s || script_path)) {
 		kd_error("--bench: not with %s (it needs the memory to itself)",
 			 chaos_s ? "--chaos" : "--ctl-script");
@@ -481,8 +516,11 @@ int main(int argc, char **argv)
 		ctl_stop(&ctl);
 		if (!chaos_s)
 			kd_stats_print(&vm, stdout);
+		uint64_t slots_bytes;
+		unsigned int slots = plugged_slots(&vm, &slots_bytes);
+
 		vm_destroy(&vm);
-		summary(&vm, t_start, t_run, kd_now());
+		summary(&vm, slots, slots_bytes, t_start, t_run, kd_now());
 		status = vm.guest_result;
 		if (broken && status == 0)
 			status = 1;

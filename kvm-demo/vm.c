@@ -39,36 +39,6 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-int vm_check_image(const struct vm_config *cfg, const void *image, size_t size)
-{
-	const struct kd_image_header *h = image;
-
-	if (size < sizeof(*h) || h->magic != KD_IMAGE_MAGIC) {
-		kd_error("guest image (%zu bytes): no kvm-demo image header (magic 0x%x)", size,
-			 KD_IMAGE_MAGIC);
-		return -1;
-	}
-	if (h->entry_gpa < KD_IMAGE_GPA + sizeof(*h) || h->entry_gpa >= KD_IMAGE_GPA + size ||
-	    h->end_gpa < KD_IMAGE_GPA + size) {
-		kd_error("guest image (%zu bytes): bad header (entry 0x%x, end 0x%" PRIx64 ")",
-			 size, h->entry_gpa, h->end_gpa);
-		return -1;
-	}
-	if (h->vectors_gpa < KD_IMAGE_GPA + sizeof(*h) ||
-	    h->vectors_gpa + KD_NR_VECTORS * KD_VECTOR_STUB_SIZE > KD_IMAGE_GPA + size) {
-		kd_error("guest image (%zu bytes): exception stubs at 0x%x lie outside it", size,
-			 h->vectors_gpa);
-		return -1;
-	}
-	if (h->end_gpa > cfg->boot_ram) {
-		kd_error("guest image (%" PRIu64 " KiB loaded at 0x%llx) does not fit in boot RAM "
-			 "of %" PRIu64 " KiB (<memory> or the <numa> cells)",
-			 (uint64_t)((h->end_gpa - KD_IMAGE_GPA) >> 10), KD_IMAGE_GPA, cfg->boot_ram >> 10);
-		return -1;
-	}
-	return 0;
-}
-
 static int open_kvm(struct vm *vm)
 {
 	int api;

@@ -88,6 +88,35 @@ static bool ref_size(const char *s, size_t len, uint64_t *bytes)
 	return false;
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at P (N bytes left), else 0:
+ * the byte ranges of the Unicode standard's table of well-formed sequences.
+ */
+static size_t ref_utf8(const unsigned char *p, size_t n)
+{
+	static const struct { unsigned char lo[4], hi[4]; size_t len; } forms[] = {
+		{ { 0x00 }, { 0x7f }, 1 },
+		{ { 0xc2, 0x80 }, { 0xdf, 0xbf }, 2 },
+		{ { 0xe0, 0xa0, 0x80 }, { 0xe0, 0xbf, 0xbf }, 3 },
+		{ { 0xe1, 0x80, 0x80 }, { 0xec, 0xbf, 0xbf }, 3 },
+		{ { 0xed, 0x80, 0x80 }, { 0xed, 0x9f, 0xbf }, 3 },
+		{ { 0xee, 0x80, 0x80 }, { 0xef, 0xbf, 0xbf }, 3 },
+		{ { 0xf0, 0x90, 0x80, 0x80 }, { 0xf0, 0xbf, 0xbf, 0xbf }, 4 },
+		{ { 0xf1, 0x80, 0x80, 0x80 }, { 0xf3, 0xbf, 0xbf, 0xbf }, 4 },
+		{ { 0xf4, 0x80, 0x80, 0x80 }, { 0xf4, 0x8f, 0xbf, 0xbf }, 4 },
+	};
+
+	for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+		size_t i = 0;
+
+		while (i < forms[f].len && i < n && p[i] >= forms[f].lo[i] && p[i] <= forms[f].hi[i])
+			i++;
+		if (i == forms[f].len)
+			return i;
+	}
+	return 0;
+}
+
 static bool ref_slot(const char *s, size_t len, unsigned int *slot)
 {
 	unsigned int v = 0;
@@ -132,15 +161,33 @@ static const char *reference(const char *line, size_t len, struct control_cmd *w
 	memset(want, 0, sizeof(*want));
 	if (len >= KD_CTL_MAX_LINE)
 		return "longer than";
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)line[i];
+	ref_split(line, len, &w);
+	/* Printable ASCII, but for the XML of a device: any UTF-8 text there. */
+	size_t xml = len;
 
-		if ((ch < 0x20 && ch != '\t') || ch > 0x7e) {
-			snprintf(store, storelen, "byte 0x%02x at offset %zu", ch, i);
+	if (w.n && (ref_word_is(line, &w, 0, "attach-device") ||
+		    ref_word_is(line, &w, 0, "detach-device")))
+		for (xml = w.start[0] + w.len[0]; xml < len && blank(line[xml]);)
+			xml++;
+	for (size_t i = 0; i < len;) {
+		unsigned char ch = (unsigned char)line[i];
+		size_t n = 1;
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f || (ch > 0x7f && i < xml)) {
+			snprintf(store, storelen, "byte 0x%02x at offset %zu: commands are printable "
+				 "ASCII", ch, i);
 			return store;
 		}
+		if (ch > 0x7f) {
+			n = ref_utf8((const unsigned char *)line + i, len - i);
+			if (!n) {
+				snprintf(store, storelen, "byte 0x%02x at offset %zu: the XML is not "
+					 "UTF-8", ch, i);
+				return store;
+			}
+		}
+		i += n;
 	}
-	ref_split(line, len, &w);
 	if (w.n == 0)
 		return "empty command";
 	for (c = 0; c < sizeof(ref_commands) / sizeof(ref_commands[0]); c++)
@@ -159,6 +206,9 @@ static const char *reference(const char *line, size_t len, struct control_cmd *w
 			to--;
 		if (to == from)
 			return store;
+		/* The server opens no file a client names. */
+		if (line[from] != '<')
+			return "the argument is the XML itself";
 		want->arg = line + from;
 		want->arg_len = to - from;
 		return NULL;
