@@ -77,6 +77,7 @@ struct ctl_server {
 	char dir[128];		/* private, mode 0700 */
 	char path[160];		/* the socket, mode 0600 */
 	struct ctl_conn *conns;
+	double accept_resume;	/* out of descriptors: accept again from then */
 	/* Read after ctl_serve_stop(): clients dropped for being slow or too many. */
 	unsigned long nr_timeouts, nr_busy, nr_served;
 };

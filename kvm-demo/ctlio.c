@@ -208,8 +208,17 @@ static void accept_all(struct ctl_server *s, double now)
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		struct ctl_conn *c = NULL;
 
-		if (fd < 0)
+		if (fd < 0) {
+			/*
+			 * Out of descriptors or memory: the connection stays queued
+			 * and poll() would report it again at once. Leave it for a
+			 * tick instead of spinning.
+			 */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				s->accept_resume = now + TICK_MS / 1e3;
 			return;
+		}
 		for (unsigned int i = 0; i < KD_CTL_MAX_CLIENTS && !c; i++)
 			if (s->conns[i].fd < 0)
 				c = &s->conns[i];
@@ -246,6 +255,11 @@ static void *server_thread(void *arg)
 
 		fds[0] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
+		if (s->accept_resume > now) {
+			fds[1].fd = -1;		/* poll() skips it */
+			if (s->accept_resume < wake)
+				wake = s->accept_resume;
+		}
 		for (unsigned int i = 0; i < KD_CTL_MAX_CLIENTS; i++) {
 			struct ctl_conn *c = &s->conns[i];
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -509,6 +510,59 @@ START_TEST(test_server_too_many_clients)
 }
 END_TEST
 
+/*
+ * Out of descriptors, accept() fails while the connection stays queued: the
+ * server must not spin on it, and serves the client once descriptors free up.
+ */
+START_TEST(test_server_out_of_descriptors)
+{
+	struct ctl_server s = { .handle = fake_handle };
+	struct rlimit old, low;
+	struct timespec c0, c1;
+	clockid_t cpu;
+	char failure[256] = "";
+	int fds[64], nfds = 0, client;
+	double used_ms;
+
+	ck_assert_int_eq(ctl_serve_start(&s), 0);
+	ck_assert_int_eq(pthread_getcpuclockid(s.thread, &cpu), 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	client = connect_to(s.path);
+	ck_assert_int_ge(client, 0);
+	/* Take every descriptor left under a low limit, so accept() gets EMFILE. */
+	low = old;
+	low.rlim_cur = (rlim_t)client + 16;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfds < 64 && (fds[nfds] = dup(client)) >= 0)
+		nfds++;
+	ck_assert_int_eq(errno, EMFILE);
+	ck_assert_int_eq(send(client, "stats\n", 6, MSG_NOSIGNAL), 6);
+
+	ck_assert_int_eq(clock_gettime(cpu, &c0), 0);
+	usleep(500000);		/* a window to measure the server's CPU time in */
+	ck_assert_int_eq(clock_gettime(cpu, &c1), 0);
+	used_ms = (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6;
+
+	while (nfds > 0)
+		close(fds[--nfds]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* The queued client is accepted now and its request answered. */
+	{
+		struct pollfd p = { .fd = client, .events = POLLIN };
+		char reply[64];
+
+		ck_assert_int_eq(poll(&p, 1, 5000), 1);
+		ck_assert_int_gt(recv(client, reply, sizeof(reply), 0), 0);
+	}
+	close(client);
+	ck_assert_msg(timed_request(s.path, "stats\n", failure, sizeof(failure)) >= 0, "%s",
+		      failure);
+	ctl_serve_stop(&s);
+	ck_assert_msg(used_ms < 50, "the server used %.1f ms of CPU in 500 ms while it could "
+		      "not accept", used_ms);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kvm-demo control");
@@ -532,6 +586,7 @@ int main(void)
 	tcase_add_test(tc, test_server_stop_latency);
 	tcase_add_test(tc, test_server_too_many_clients);
 	tcase_add_test(tc, test_server_bad_input);
+	tcase_add_test(tc, test_server_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
