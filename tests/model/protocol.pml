@@ -15,7 +15,11 @@
  * invalidations running with seq even, with seq odd), non-blockable
  * refusals by a range subscriber, by a whole-space subscriber (with the
  * undo of those that accepted) and by the whole-space list's tryrdlock
- * when a writer waits, and the writer-preferring rwlock of the list.
+ * when a writer waits, the range cancel op (present or not per
+ * subscription), the writer-preferring rwlock of the list, and register
+ * during invalidations: the quiet decision of range_begin() and of the
+ * end side under the state's lock, the counts open_quiet and open_heard,
+ * and the ends a new subscription skips (skip_ends).
  *
  * Each atomic block is one critical section under the lock it names; the
  * lock-free loads are steps of their own, so spin tries every interleaving.
@@ -25,12 +29,12 @@
  * (tests/litmus-readside.c exercises it on the real code).
  *
  * Not modelled: misuse (a blockable refusal, double insert: debug aborts),
- * mmn_state_free(), mmn_sub_get()/put() reference counts, registering
- * during an invalidation, and the condition variable (a wait is a guard on
- * seq: the real wait re-checks seq under the lock that changes it).
+ * mmn_state_free(), mmn_sub_get()/put() reference counts (get links as
+ * register does), and the condition variable (a wait is a guard on seq:
+ * the real wait re-checks seq under the lock that changes it).
  *
  * Configuration: an address space of two pages, 0 and 1 (see also the
- * three CONFIG_ variants above init).
+ * four CONFIG_ variants above init).
  *  - two invalidators, each over page 0, page 1 or both (spin tries each),
  *    blockable or not (the first one of CONFIG_RANGE always blockable);
  *  - range subscription A over page 1, inserted at start, and a reader
@@ -39,7 +43,7 @@
  *    reads it, and removes it;
  *  - whole-space subscriptions W0 and W1, registered at start, which may
  *    refuse non-blockable invalidations, and a thread that unregisters W1
- *    and then W0.
+ *    and then W0; or a thread that registers W0, then W1.
  *
  * Properties (assertions, plus spin's check that every process ends):
  *  - nothing touches a range subscription after its remove returned, and
@@ -47,14 +51,19 @@
  *  - the tree changes only while no invalidation walks it;
  *  - when memory changes, no cache holds a translation of it;
  *  - a reader installs only a translation of current memory;
- *  - a whole-space subscriber hears ->invalidate_end() exactly for the
- *    starts it accepted: after the undo of a refusal, and after the end,
- *    no listed subscriber still has that invalidation open;
+ *  - a whole-space subscriber registered at start hears
+ *    ->invalidate_end() exactly for the starts it accepted: after the undo
+ *    of a refusal, and after the end, no listed subscriber still has that
+ *    invalidation open;
+ *  - a whole-space subscriber never hears more ends than starts, a late
+ *    one included;
  *  - with the range cancel op, a range subscriber hears
  *    ->invalidate_cancel() exactly when it accepted an invalidation that
  *    is then refused (by a later range subscriber or the whole-space side);
  *  - every process ends (no lost wakeup, no deadlock on the rwlock), and
- *    at rest seq is even and nothing is deferred.
+ *    at rest seq is even, nothing is deferred, open_quiet + open_heard is
+ *    0, and each listed whole-space subscriber has heard as many ends as
+ *    starts and owes no skipped end.
  *
  * Deliberate bugs, each of which the check must catch (spin -DBUG_...):
  *  BUG_REMOVE_EARLY	   remove returns without waiting for the last end;
@@ -77,8 +86,19 @@
  *			   ending the range side;
  *  BUG_UNREGISTER_NO_WAIT unregister takes the list without waiting for
  *			   the invalidations that read it;
- *  BUG_RANGE_CANCEL_SKIPS the range cancel skips the first subscription
- *			   (CONFIG_CANCEL).
+ *  BUG_RANGE_CANCEL_SKIPS the range cancel skips the first subscription;
+ *  BUG_REGISTER_NO_SKIP   register does not count the open invalidations
+ *			   (skip_ends stays 0);
+ *  BUG_SKIP_UNLOCKED	   register sums open_quiet and open_heard before
+ *			   taking the state's lock, not under it;
+ *  BUG_HEARD_AFTER_UNLOCK a whole-space start counts in open_heard after
+ *			   dropping the read lock;
+ *  BUG_END_QUIET_UNLOCKED mmn_invalidate_end() trusts its lock-free
+ *			   nr_subs == 0 and does not decide again under the
+ *			   lock;
+ *  BUG_QUIET_REFUSE_NO_END a range refusal of a quiet invalidation ends
+ *			   only the range side, not the open_quiet count
+ *			   and whole-space ends of end_locked().
  */
 
 #define NPAGES	2
