@@ -9,7 +9,7 @@ set -u
 srcdir=${srcdir:-.}
 model=$(cd "$srcdir/tests/model" && pwd)/protocol.pml
 cc=${PAN_CC:-cc}
-configs="CONFIG_RANGE CONFIG_WHOLE CONFIG_CANCEL CONFIG_REGISTER"
+configs="CONFIG_RANGE CONFIG_WHOLE CONFIG_CANCEL CONFIG_REGISTER CONFIG_CHURN"
 # Each seeded bug, with the configuration that exercises its code.
 bugs="BUG_REMOVE_EARLY:CONFIG_RANGE
 BUG_SEQ_BEFORE_APPLY:CONFIG_RANGE

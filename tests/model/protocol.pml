@@ -34,7 +34,7 @@
  * the real wait re-checks seq under the lock that changes it).
  *
  * Configuration: an address space of two pages, 0 and 1 (see also the
- * four CONFIG_ variants above init).
+ * five CONFIG_ variants above init).
  *  - two invalidators, each over page 0, page 1 or both (spin tries each),
  *    blockable or not (the first one of CONFIG_RANGE always blockable);
  *  - range subscription A over page 1, inserted at start, and a reader
@@ -43,7 +43,8 @@
  *    reads it, and removes it;
  *  - whole-space subscriptions W0 and W1, registered at start, which may
  *    refuse non-blockable invalidations, and a thread that unregisters W1
- *    and then W0; or a thread that registers W0, then W1.
+ *    and then W0; or a thread that registers W0, then W1; or W0 at
+ *    start, unregistered by one thread while another registers W1.
  *
  * Properties (assertions, plus spin's check that every process ends):
  *  - nothing touches a range subscription after its remove returned, and
@@ -632,9 +633,9 @@ proctype inserter()
 
 /* mmn_sub_unregister() of W1, then of W0: the write lock waits out
  * every reader, and new readers wait for it (writer preference). */
-proctype unregisterer()
+proctype unregisterer(byte n)
 {
-	byte w = NWS;
+	byte w = n;
 
 	do
 	:: w > 0 ->
@@ -658,9 +659,9 @@ proctype unregisterer()
  * sub_link_locked() under the write lock, then, under the state's lock,
  * skip_ends = open_quiet + open_heard and nr_subs raised.
  */
-proctype registerer()
+proctype registerer(byte first)
 {
-	byte w = 0;
+	byte w = first;
 #ifdef BUG_SKIP_UNLOCKED
 	short n;
 #endif
@@ -693,7 +694,7 @@ proctype registerer()
 }
 
 /*
- * Four configurations keep each search small; check-model.sh runs each
+ * Five configurations keep each search small; check-model.sh runs each
  * and counts a state reached when any of them reaches it. A has the range
  * cancel op in all of them.
  *  CONFIG_RANGE: the range side (invalidators, reader of A, insert, read
@@ -705,7 +706,10 @@ proctype registerer()
  *	cancel op: two range subscriptions that accepted a refused
  *	invalidation hear ->invalidate_cancel();
  *  CONFIG_REGISTER: no whole-space subscription at first; W0, then W1
- *	registered while invalidations run, with A in the tree.
+ *	registered while invalidations run, with A in the tree;
+ *  CONFIG_CHURN: W0 registered at first, then unregistered while W1 is
+ *	registered: the counts of invalidations that W0 heard start must
+ *	still add up for W1.
  */
 init {
 	byte i;
@@ -730,11 +734,18 @@ init {
 		nr_subs = NWS;
 		run invalidator(true);
 		run invalidator(true);
-		run unregisterer()
+		run unregisterer(NWS)
 #elif defined(CONFIG_REGISTER)
 		run invalidator(true);
 		run invalidator(true);
-		run registerer()
+		run registerer(0)
+#elif defined(CONFIG_CHURN)
+		listed[0] = true;
+		nr_subs = 1;
+		run invalidator(true);
+		run invalidator(true);
+		run unregisterer(1);
+		run registerer(1)
 #else
 #error "define CONFIG_RANGE, CONFIG_WHOLE, CONFIG_CANCEL or CONFIG_REGISTER"
 #endif
