@@ -15,7 +15,11 @@
  * invalidations running with seq even, with seq odd), non-blockable
  * refusals by a range subscriber, by a whole-space subscriber (with the
  * undo of those that accepted) and by the whole-space list's tryrdlock
- * when a writer waits, and the writer-preferring rwlock of the list.
+ * when a writer waits, the range cancel op (present or not per
+ * subscription), the writer-preferring rwlock of the list, and register
+ * during invalidations: the quiet decision of range_begin() and of the
+ * end side under the state's lock, the counts open_quiet and open_heard,
+ * and the ends a new subscription skips (skip_ends).
  *
  * Each atomic block is one critical section under the lock it names; the
  * lock-free loads are steps of their own, so spin tries every interleaving.
@@ -25,12 +29,12 @@
  * (tests/litmus-readside.c exercises it on the real code).
  *
  * Not modelled: misuse (a blockable refusal, double insert: debug aborts),
- * mmn_state_free(), mmn_sub_get()/put() reference counts, registering
- * during an invalidation, and the condition variable (a wait is a guard on
- * seq: the real wait re-checks seq under the lock that changes it).
+ * mmn_state_free(), mmn_sub_get()/put() reference counts (get links as
+ * register does), and the condition variable (a wait is a guard on seq:
+ * the real wait re-checks seq under the lock that changes it).
  *
  * Configuration: an address space of two pages, 0 and 1 (see also the
- * three CONFIG_ variants above init).
+ * five CONFIG_ variants above init).
  *  - two invalidators, each over page 0, page 1 or both (spin tries each),
  *    blockable or not (the first one of CONFIG_RANGE always blockable);
  *  - range subscription A over page 1, inserted at start, and a reader
@@ -39,7 +43,8 @@
  *    reads it, and removes it;
  *  - whole-space subscriptions W0 and W1, registered at start, which may
  *    refuse non-blockable invalidations, and a thread that unregisters W1
- *    and then W0.
+ *    and then W0; or a thread that registers W0, then W1; or W0 at
+ *    start, unregistered by one thread while another registers W1.
  *
  * Properties (assertions, plus spin's check that every process ends):
  *  - nothing touches a range subscription after its remove returned, and
@@ -47,14 +52,19 @@
  *  - the tree changes only while no invalidation walks it;
  *  - when memory changes, no cache holds a translation of it;
  *  - a reader installs only a translation of current memory;
- *  - a whole-space subscriber hears ->invalidate_end() exactly for the
- *    starts it accepted: after the undo of a refusal, and after the end,
- *    no listed subscriber still has that invalidation open;
+ *  - a whole-space subscriber registered at start hears
+ *    ->invalidate_end() exactly for the starts it accepted: after the undo
+ *    of a refusal, and after the end, no listed subscriber still has that
+ *    invalidation open;
+ *  - a whole-space subscriber never hears more ends than starts, a late
+ *    one included;
  *  - with the range cancel op, a range subscriber hears
  *    ->invalidate_cancel() exactly when it accepted an invalidation that
  *    is then refused (by a later range subscriber or the whole-space side);
  *  - every process ends (no lost wakeup, no deadlock on the rwlock), and
- *    at rest seq is even and nothing is deferred.
+ *    at rest seq is even, nothing is deferred, open_quiet + open_heard is
+ *    0, and each listed whole-space subscriber has heard as many ends as
+ *    starts and owes no skipped end.
  *
  * Deliberate bugs, each of which the check must catch (spin -DBUG_...):
  *  BUG_REMOVE_EARLY	   remove returns without waiting for the last end;
@@ -77,14 +87,25 @@
  *			   ending the range side;
  *  BUG_UNREGISTER_NO_WAIT unregister takes the list without waiting for
  *			   the invalidations that read it;
- *  BUG_RANGE_CANCEL_SKIPS the range cancel skips the first subscription
- *			   (CONFIG_CANCEL).
+ *  BUG_RANGE_CANCEL_SKIPS the range cancel skips the first subscription;
+ *  BUG_REGISTER_NO_SKIP   register does not count the open invalidations
+ *			   (skip_ends stays 0);
+ *  BUG_SKIP_UNLOCKED	   register sums open_quiet and open_heard before
+ *			   taking the state's lock, not under it;
+ *  BUG_HEARD_AFTER_UNLOCK a whole-space start counts in open_heard after
+ *			   dropping the read lock;
+ *  BUG_END_QUIET_UNLOCKED mmn_invalidate_end() trusts its lock-free
+ *			   nr_subs == 0 and does not decide again under the
+ *			   lock;
+ *  BUG_QUIET_REFUSE_NO_END a range refusal of a quiet invalidation ends
+ *			   only the range side, not the open_quiet count
+ *			   and whole-space ends of end_locked().
  */
 
 #define NPAGES	2
 #define NRS	2		/* range subscriptions */
-#define A	0		/* page 1 */
-#define C	1		/* pages 0 and 1 */
+#define C	0		/* pages 0 and 1; first in the tree's order */
+#define A	1		/* page 1 */
 #define NWS	2		/* whole-space subscriptions W0, W1 */
 
 #define LO(s)	(s == A -> 1 : 0)
@@ -102,11 +123,10 @@ bool freed[NRS];		/* its remove returned */
 byte stamp[NRS];		/* invalidate_seq */
 
 /*
- * The range cancel op (->invalidate_cancel(), see RANGE CANCEL below):
- * set by CONFIG_CANCEL; the other configurations model a library without
- * it.
+ * Which range subscriptions have the optional ->invalidate_cancel() op
+ * (see RANGE CANCEL below); set by init, per configuration.
  */
-bool cancel_op = false;
+bool has_cancel[NRS];
 
 /* The subscribers' side: memory and each range subscriber's cache. */
 byte mem[NPAGES];		/* version of each page */
@@ -117,8 +137,22 @@ bool listed[NWS];
 byte nr_subs = 0;		/* read without the lock */
 byte readers = 0;		/* rwlock held for reading */
 byte wwait = 0;			/* writers waiting (they are preferred) */
+bool wheld = false;		/* rwlock held for writing (register) */
 bool unregistered[NWS];		/* its unregister returned */
-byte wopen[NWS];		/* starts accepted, not yet ended */
+byte wopen[NWS];		/* starts heard, minus ends heard */
+/*
+ * Registration during invalidations: open_quiet and open_heard count the
+ * invalidations past their whole-space start (or its quiet skip) and not
+ * yet past their end; only their sum means something, either may go
+ * negative. skipends[w] is struct mmn_sub's skip_ends; late[w]: W was
+ * registered by the registerer, so it may skip the end of an invalidation
+ * whose start it heard and hear one it did not (skipped ends are
+ * interchangeable): only its counts are checked, not which end it hears.
+ */
+short open_quiet = 0;		/* lock */
+short open_heard = 0;		/* atomic, under the rwlock read */
+byte skipends[NWS];
+bool late[NWS];
 
 inline tree_insert(s)
 {
@@ -155,53 +189,58 @@ inline apply_deferred()
 	}
 }
 
-/* range_end(): one invalidation is over; the last applies the list. */
-inline range_end()
+/*
+ * range_end_locked(): one invalidation is over; the last applies the list,
+ * then advances seq. Inside an atomic block: the state's lock is held.
+ */
+inline range_end_locked()
 {
-#ifndef BUG_SEQ_BEFORE_APPLY
-	atomic {
-		assert(nactive > 0);
-		nactive--;
-#ifndef BUG_END_NOT_LAST
-		if
-		:: nactive == 0 && seq % 2 == 1 -> apply_deferred(); seq++
-		:: else -> skip
-		fi
-#else
-		if
-		:: seq % 2 == 1 -> apply_deferred(); seq++
-		:: else -> skip
-		fi
-#endif
-	}
-#else
-	atomic {
-		assert(nactive > 0);
-		nactive--;
-		if
-		:: nactive == 0 && seq % 2 == 1 -> seq++; last = true
-		:: else -> skip
-		fi
-	}
+	assert(nactive > 0);
+	nactive--;
 	if
-	:: last -> atomic { apply_deferred() }
+#ifndef BUG_END_NOT_LAST
+	:: nactive == 0 && seq % 2 == 1 ->
+#else
+	:: seq % 2 == 1 ->
+#endif
+#ifndef BUG_SEQ_BEFORE_APPLY
+		apply_deferred(); seq++
+#else
+		seq++; last = true	/* and drops the lock */
+#endif
 	:: else -> skip
 	fi
+}
+
+/* BUG_SEQ_BEFORE_APPLY only: the list applied under the lock taken again. */
+inline range_end_tail()
+{
+#ifdef BUG_SEQ_BEFORE_APPLY
+	if
+	:: last -> atomic { apply_deferred(); last = false }
+	:: else -> skip
+	fi;
 #endif
+	skip
 }
 
 /* A whole-space subscriber's ->invalidate_end(). */
 inline ws_end(w)
 {
 	atomic {
-		assert(!unregistered[w] && wstarted[w] && wopen[w] > 0);
+		/* Never more ends than starts; W0, W1 of init: only their own. */
+		assert(!unregistered[w] && (late[w] || wstarted[w]) && wopen[w] > 0);
 		wstarted[w] = false;
 		wopen[w]--
 	}
 }
 
-/* subs_end_until(): the subscribers listed before STOP hear the end. */
-inline subs_end_until(stop)
+/*
+ * subs_end_until(): the subscribers listed before STOP hear the end; but
+ * for an undo (UNDO: they all heard this start) one that owes a skipped
+ * end takes it instead (sub_skips_end(), a compare-and-swap).
+ */
+inline subs_end_until(stop, undo)
 {
 #ifndef BUG_UNDO_SKIPS
 	for (j : 0 .. NWS - 1) {
@@ -209,18 +248,34 @@ inline subs_end_until(stop)
 	for (j : 1 .. NWS - 1) {
 #endif
 		if
-		:: j < stop && listed[j] -> ws_end(j)
+		:: j < stop && listed[j] ->
+			if
+			:: atomic { !undo && skipends[j] > 0 -> skipends[j]-- }
+			:: else -> ws_end(j)
+			fi
 		:: else -> skip
 		fi
 	}
 }
 
-/* Under the read lock: no listed subscriber has this invalidation open. */
+/*
+ * Under the read lock: no listed subscriber of init has this invalidation
+ * open (a late one may have skipped this end for another's).
+ */
 inline assert_none_open()
 {
 	for (j : 0 .. NWS - 1) {
-		assert(!(listed[j] && wstarted[j]))
+		assert(!(listed[j] && !late[j] && wstarted[j]))
 	}
+}
+
+/* subs_invalidate_end(): under the read lock, the ends, then the count. */
+inline subs_invalidate_end()
+{
+	atomic { wwait == 0 && !wheld -> readers++ };
+	subs_end_until(NWS, false);
+	assert_none_open();
+	atomic { open_heard--; readers-- }
 }
 
 /*
@@ -231,8 +286,6 @@ inline assert_none_open()
  */
 inline range_cancel_until(stop)
 {
-	if
-	:: cancel_op && found ->
 		walkers++;
 #ifndef BUG_RANGE_CANCEL_SKIPS
 		for (j : 0 .. NRS - 1) {
@@ -241,25 +294,28 @@ inline range_cancel_until(stop)
 #endif
 			if
 			:: j < stop && hit[j] ->
-				atomic {	/* ->invalidate_cancel() */
-					assert(!freed[j] && raccepted[j]);
-					raccepted[j] = false
-				}
+				if
+				:: has_cancel[j] ->
+					atomic {	/* ->invalidate_cancel() */
+						assert(!freed[j] && raccepted[j]);
+						raccepted[j] = false
+					}
+				:: else -> skip	/* no op: continue */
+				fi
 			:: else -> skip
 			fi
 		}
 		walkers--;
 		for (j : 0 .. NRS - 1) {
-			assert(!raccepted[j])
+			assert(!(raccepted[j] && has_cancel[j]))
 		}
-	:: else -> skip
-	fi
 }
 
 /* mmn_invalidate_start() and, unless refused, the change and the end. */
 proctype invalidator(bool may_refuse)
 {
-	bool blockable, found, refused = false, wrefused = false, rlocked;
+	bool blockable, found, quiet, refused = false, wrefused = false, rlocked;
+	bool checkquiet = false, ended = false;
 	bool hit[NRS], wstarted[NWS];
 	bool raccepted[NRS];		/* range subscribers that accepted */
 	byte lo, hi, cur, i, j, p;
@@ -279,9 +335,18 @@ proctype invalidator(bool may_refuse)
 		fi
 	}
 
-	/* range_begin(): count, find the first node, make seq odd. */
+	/*
+	 * range_begin(): count, decide under the lock whether there is a
+	 * whole-space side (else count in open_quiet), find the first node,
+	 * make seq odd.
+	 */
 	d_step {
 		nactive++;
+		quiet = nr_subs == 0;
+		if
+		:: quiet -> open_quiet++
+		:: else -> skip
+		fi;
 		found = false;
 		for (i : 0 .. NRS - 1) {
 #ifndef BUG_OVERLAP_STAB_START
@@ -326,25 +391,27 @@ proctype invalidator(bool may_refuse)
 	:: else -> skip
 	fi;
 	if
-	:: refused ->		/* range_end(state, false); -EAGAIN */
-#ifndef BUG_REFUSE_NO_END
-		goto range_side_end
-#else
-		goto out
+	:: refused ->		/* -EAGAIN, after ending what range_begin began */
+#ifdef BUG_REFUSE_NO_END
+		goto out;
 #endif
+#ifndef BUG_QUIET_REFUSE_NO_END
+		checkquiet = quiet;	/* counted in open_quiet: end_locked() */
+#endif
+		goto range_side_end
 	:: else -> skip
 	fi;
 
-	/* subs_invalidate_start() */
+	/* subs_invalidate_start(), unless range_begin() found it quiet */
 	if
-	:: nr_subs == 0 -> skip
+	:: quiet -> skip
 	:: else ->
 		if
-		:: blockable -> atomic { wwait == 0 -> readers++; rlocked = true }
+		:: blockable -> atomic { wwait == 0 && !wheld -> readers++; rlocked = true }
 		:: else ->
-			atomic {	/* tryrdlock: a waiting writer refuses it */
+			atomic {	/* tryrdlock: a writer refuses it */
 				if
-				:: wwait == 0 -> readers++; rlocked = true
+				:: wwait == 0 && !wheld -> readers++; rlocked = true
 				:: else -> wrefused = true
 				fi
 			}
@@ -357,20 +424,30 @@ proctype invalidator(bool may_refuse)
 				:: atomic { wstarted[i] = true; wopen[i]++ }
 				:: !blockable ->	/* -EAGAIN: undo */
 					wrefused = true;
-					subs_end_until(i);
+					subs_end_until(i, true);
 					assert_none_open()
 				fi
 			:: else -> skip
 			fi
 		}
 		if
-		:: rlocked -> readers--
+		:: rlocked && !wrefused ->
+#ifndef BUG_HEARD_AFTER_UNLOCK
+			atomic { open_heard++; readers-- }
+#else
+			readers--;
+			open_heard++
+#endif
+		:: rlocked && wrefused -> readers--
 		:: else -> skip
 		fi
 	fi;
 	if
-	:: wrefused ->		/* then range_end(state, false) */
-		range_cancel_until(NRS);
+	:: wrefused ->		/* if (hit) range_cancel_until(); range_end() */
+		if
+		:: found -> range_cancel_until(NRS)
+		:: else -> skip
+		fi;
 		goto range_side_end
 	:: else -> skip
 	fi;
@@ -387,19 +464,47 @@ proctype invalidator(bool may_refuse)
 		p = 0
 	}
 
-	/* mmn_invalidate_end(): subs_invalidate_end(), then range_end(). */
+	/*
+	 * mmn_invalidate_end(): with subscriptions seen without the lock,
+	 * subs_invalidate_end(), then range_end(); else end_locked().
+	 */
 	if
-	:: nr_subs == 0 -> skip
+	:: nr_subs != 0 -> subs_invalidate_end()
 	:: else ->
-		atomic { wwait == 0 -> readers++ };
-		subs_end_until(NWS);
-		assert_none_open();
-		readers--
+#ifndef BUG_END_QUIET_UNLOCKED
+		checkquiet = true
+#else
+		atomic { open_quiet--; range_end_locked() };
+		range_end_tail();
+		goto out
+#endif
 	fi;
-	/* range_end(), the one place: after a refusal, or completed. */
+
+	/*
+	 * The one place of the range side's end: range_end(), or with
+	 * CHECKQUIET end_locked(), whose decision is made under the same
+	 * lock: no whole-space subscription, so the quiet count and the range
+	 * side at once; else unlock, the whole-space ends, then range_end().
+	 */
 range_side_end:
-	skip;
-	range_end();
+	atomic {
+		if
+		:: checkquiet && nr_subs != 0 -> checkquiet = false
+		:: else ->
+			if
+			:: checkquiet -> open_quiet--
+			:: else -> skip
+			fi;
+			range_end_locked();
+			ended = true
+		fi
+	};
+	if
+	:: !ended ->
+		subs_invalidate_end();
+		goto range_side_end
+	:: else -> range_end_tail()
+	fi;
 out:
 	skip
 }
@@ -528,9 +633,9 @@ proctype inserter()
 
 /* mmn_sub_unregister() of W1, then of W0: the write lock waits out
  * every reader, and new readers wait for it (writer preference). */
-proctype unregisterer()
+proctype unregisterer(byte n)
 {
-	byte w = NWS;
+	byte w = n;
 
 	do
 	:: w > 0 ->
@@ -538,7 +643,7 @@ proctype unregisterer()
 		wwait++;
 		atomic {
 #ifndef BUG_UNREGISTER_NO_WAIT
-			readers == 0 ->
+			readers == 0 && !wheld ->
 #endif
 			wwait--;
 			listed[w] = false;
@@ -550,15 +655,61 @@ proctype unregisterer()
 }
 
 /*
- * Three configurations keep each search small; check-model.sh runs each
- * and counts a state reached when any of them reaches it.
+ * mmn_sub_register() of W0, then of W1, while invalidations run:
+ * sub_link_locked() under the write lock, then, under the state's lock,
+ * skip_ends = open_quiet + open_heard and nr_subs raised.
+ */
+proctype registerer(byte first)
+{
+	byte w = first;
+#ifdef BUG_SKIP_UNLOCKED
+	short n;
+#endif
+
+	do
+	:: w < NWS ->
+		wwait++;
+		atomic {	/* wrlock, then link */
+			readers == 0 && !wheld ->
+			wwait--;
+			wheld = true;
+			late[w] = true;
+			listed[w] = true;
+#ifdef BUG_SKIP_UNLOCKED
+			n = open_quiet + open_heard
+#endif
+		}
+		atomic {	/* state_lock() ... unlock, then the write unlock */
+#if defined(BUG_SKIP_UNLOCKED)
+			skipends[w] = n;
+#elif !defined(BUG_REGISTER_NO_SKIP)
+			skipends[w] = open_quiet + open_heard;
+#endif
+			nr_subs++;
+			wheld = false
+		}
+		w++
+	:: else -> break
+	od
+}
+
+/*
+ * Five configurations keep each search small; check-model.sh runs each
+ * and counts a state reached when any of them reaches it. A has the range
+ * cancel op in all of them.
  *  CONFIG_RANGE: the range side (invalidators, reader of A, insert, read
- *	and remove of C), no whole-space subscription;
+ *	and remove of C, which has no cancel op), no whole-space
+ *	subscription;
  *  CONFIG_WHOLE: the whole-space side (W0, W1, their unregister), with A
  *	in the tree and nobody reading;
- *  CONFIG_CANCEL: as CONFIG_WHOLE, with C in the tree too, and the range
- *	cancel op: range subscriptions that accepted a refused invalidation
- *	hear ->invalidate_cancel().
+ *  CONFIG_CANCEL: as CONFIG_WHOLE, with C in the tree too, also with the
+ *	cancel op: two range subscriptions that accepted a refused
+ *	invalidation hear ->invalidate_cancel();
+ *  CONFIG_REGISTER: no whole-space subscription at first; W0, then W1
+ *	registered while invalidations run, with A in the tree;
+ *  CONFIG_CHURN: W0 registered at first, then unregistered while W1 is
+ *	registered: the counts of invalidations that W0 heard start must
+ *	still add up for W1.
  */
 init {
 	byte i;
@@ -566,14 +717,15 @@ init {
 	atomic {
 		in_tree[A] = true;
 		stamp[A] = seq - 1;
+		has_cancel[A] = true;
 #if defined(CONFIG_RANGE)
+		has_cancel[C] = true;
 		run invalidator(false);
 		run invalidator(true);
 		run reader();
 		run inserter()
 #elif defined(CONFIG_WHOLE) || defined(CONFIG_CANCEL)
 #ifdef CONFIG_CANCEL
-		cancel_op = true;
 		in_tree[C] = true;
 		stamp[C] = seq - 1;
 #endif
@@ -582,15 +734,34 @@ init {
 		nr_subs = NWS;
 		run invalidator(true);
 		run invalidator(true);
-		run unregisterer()
+		run unregisterer(NWS)
+#elif defined(CONFIG_REGISTER)
+		run invalidator(true);
+		run invalidator(true);
+		run registerer(0)
+#elif defined(CONFIG_CHURN)
+		listed[0] = true;
+		nr_subs = 1;
+		run invalidator(true);
+		run invalidator(true);
+		run unregisterer(1);
+		run registerer(1)
 #else
-#error "define CONFIG_RANGE, CONFIG_WHOLE or CONFIG_CANCEL"
+#error "define CONFIG_RANGE, CONFIG_WHOLE, CONFIG_CANCEL or CONFIG_REGISTER"
 #endif
 	}
-	/* At rest: seq even, nothing running, nothing deferred. */
+	/*
+	 * At rest: seq even, nothing running, nothing deferred, the open
+	 * counts back to zero, and every listed whole-space subscriber has
+	 * heard as many ends as starts and owes no skipped end.
+	 */
 	(_nr_pr == 1);
 	assert(nactive == 0 && seq % 2 == 0 && walkers == 0 && readers == 0);
+	assert(open_quiet + open_heard == 0);
 	for (i : 0 .. NRS - 1) {
 		assert(!pend_ins[i] && !pend_rm[i])
+	}
+	for (i : 0 .. NWS - 1) {
+		assert(!listed[i] || (wopen[i] == 0 && skipends[i] == 0))
 	}
 }
