@@ -39,6 +39,8 @@ struct mmn_state;
 
 #define KD_PAGE_SIZE		4096ull
 #define KD_MAX_DIMMS		16u
+/* The guest-physical space: x86-64's widest physical address is 52 bits. */
+#define KD_GPA_SPACE_END	(1ull << 52)
 
 /* Segment selectors in the GDT vm.c builds. */
 #define KD_SEL_CODE64		0x08

@@ -441,8 +441,12 @@ int vdev_create(struct vm *vm)
 		kd_error("vdev: eventfd: %s", strerror(errno));
 		return -1;
 	}
-	/* The whole guest-physical space a GPA can name: the hotplug window too. */
-	err = shadow_map_init(&d->map, vm->guest_mm, UINT64_MAX, translate, vm);
+	/*
+	 * Every address x86-64 can give guest RAM (52 bits), the hotplug
+	 * window included; the map refuses any other, so nothing it caches
+	 * escapes the subscription.
+	 */
+	err = shadow_map_init(&d->map, vm->guest_mm, KD_GPA_SPACE_END, translate, vm);
 	if (err) {
 		kd_error("vdev: shadow map: %s", strerror(-err));
 		return -1;
