@@ -331,29 +331,48 @@ static uint32_t do_setup(struct vdev *d, uint64_t page)
 	return KD_VDEV_S_OK;
 }
 
-/* Serve the available ring until it is empty. False: the rings faulted. */
-static bool drain(struct vdev *d)
+/*
+ * Serve the available ring until it is empty. False: the rings faulted,
+ * and WHY names the check that failed and the value read.
+ */
+static bool drain(struct vdev *d, char *why, size_t len)
 {
 	uint16_t qs = (uint16_t)d->q.queue_size;
+	int err;
 
 	for (;;) {
 		uint16_t avail;
 
-		if (vdev_access(d, d->q.avail_gpa + 2, 2, false, load16, &avail) != 0)
+		err = vdev_access(d, d->q.avail_gpa + 2, 2, false, load16, &avail);
+		if (err) {
+			snprintf(why, len, "reading avail->idx at 0x%" PRIx64 ": %s",
+				 d->q.avail_gpa + 2, strerror(-err));
 			return false;
+		}
 		if (avail == d->last_avail)
 			return true;
-		if ((uint16_t)(avail - d->last_avail) > qs)
-			return false;	/* more entries than the ring holds */
-		if (vdev_read(d, d->q.desc_gpa, d->table, 16ull * qs) != 0)
+		if ((uint16_t)(avail - d->last_avail) > qs) {
+			snprintf(why, len, "avail->idx %u is %u entries ahead, more than the "
+				 "queue's %u", avail, (uint16_t)(avail - d->last_avail), qs);
 			return false;
+		}
+		err = vdev_read(d, d->q.desc_gpa, d->table, 16ull * qs);
+		if (err) {
+			snprintf(why, len, "reading the descriptor table at 0x%" PRIx64 ": %s",
+				 d->q.desc_gpa, strerror(-err));
+			return false;
+		}
 		while (d->last_avail != avail) {
+			uint64_t at = d->q.avail_gpa + 4 + 2ull * (d->last_avail % qs);
 			uint16_t head;
 			struct kd_vring_used_elem e;
 
-			if (vdev_read(d, d->q.avail_gpa + 4 + 2ull * (d->last_avail % qs),
-					&head, 2) != 0)
+			err = vdev_read(d, at, &head, 2);
+			if (err) {
+				snprintf(why, len, "reading avail->ring at 0x%" PRIx64 ": %s", at,
+					 strerror(-err));
 				return false;
+			}
 			if (atomic_load(&d->requests) == 0)
 				atomic_store(&d->first_ns, now_s());
 			e.id = head;
@@ -362,13 +381,21 @@ static bool drain(struct vdev *d)
 				count(&d->requests, 1);
 				count(&d->rejected, 1);
 			}
-			if (vdev_write(d, d->q.used_gpa + 4 + 8ull * (d->used_idx % qs),
-					 &e, sizeof(e)) != 0)
+			at = d->q.used_gpa + 4 + 8ull * (d->used_idx % qs);
+			err = vdev_write(d, at, &e, sizeof(e));
+			if (err) {
+				snprintf(why, len, "writing used->ring at 0x%" PRIx64 ": %s", at,
+					 strerror(-err));
 				return false;
+			}
 			d->used_idx++;
 			d->last_avail++;
-			if (vdev_access(d, d->q.used_gpa + 2, 2, true, store16, &d->used_idx) != 0)
+			err = vdev_access(d, d->q.used_gpa + 2, 2, true, store16, &d->used_idx);
+			if (err) {
+				snprintf(why, len, "writing used->idx %u at 0x%" PRIx64 ": %s",
+					 d->used_idx, d->q.used_gpa + 2, strerror(-err));
 				return false;
+			}
 			atomic_store(&d->last_ns, now_s());
 		}
 	}
@@ -383,6 +410,7 @@ static void *worker(void *arg)
 	};
 
 	for (;;) {
+		char why[160];
 		uint64_t v;
 
 		if (poll(fds, 2, -1) < 0)
@@ -396,14 +424,22 @@ static void *worker(void *arg)
 
 		if (page != UINT64_MAX)
 			atomic_store(&d->setup_status, do_setup(d, page));
-		if (d->ready && !drain(d)) {
+		if (d->ready && !drain(d, why, sizeof(why))) {
+			uint32_t status = atomic_load(&d->setup_status);
+
 			/* A broken ring stops the device until the guest sets it up again. */
 			count(&d->ring_faults, 1);
 			printf("kvm-demo: vdev: ring fault (avail 0x%" PRIx64 ", used 0x%" PRIx64
-			       ", last avail %u): the device stops until the guest sets it up again\n",
-			       d->q.avail_gpa, d->q.used_gpa, d->last_avail);
+			       ", last avail %u): %s; the device stops until the guest sets it up "
+			       "again\n", d->q.avail_gpa, d->q.used_gpa, d->last_avail, why);
 			d->ready = false;
-			atomic_store(&d->setup_status, KD_VDEV_S_FAULT);
+			/*
+			 * The status port reports the fault, unless a setup or reset
+			 * was posted meanwhile: its answer is the one the guest waits for.
+			 */
+			if (status != SETUP_PENDING)
+				atomic_compare_exchange_strong(&d->setup_status, &status,
+							       KD_VDEV_S_FAULT);
 		}
 	}
 }
