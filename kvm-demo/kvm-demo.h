@@ -53,8 +53,12 @@ struct mmn_state;
 
 /* ---- config.c: the VM definition, read from libvirt domain XML ---- */
 
+/* DIMM sizes and bases, at boot and at hotplug alike. */
+#define KD_DIMM_ALIGN		(2ull << 20)
+
 struct dimm_config {
-	uint64_t size;			/* bytes */
+	uint64_t size;			/* bytes, a multiple of KD_DIMM_ALIGN */
+	uint64_t base;			/* <address base>: its GPA; 0: kvm-demo places it */
 	unsigned int node;		/* NUMA cell */
 };
 
@@ -96,11 +100,11 @@ void config_free(struct vm_config *cfg);
  * A <memory model='dimm'> FRAGMENT checked the way a domain is: spliced
  * into BASE (a domain definition) before </devices>, then through
  * config_load_string() (libvirt's validation and kvm-demo's checks).
- * Returns 0 with the new DIMM's size and NUMA node, or -1 with one line
- * naming the problem in ERR.
+ * Returns 0 with the new DIMM's size, base and NUMA node in DIMM, or -1
+ * with one line naming the problem in ERR.
  */
-int config_parse_dimm(const char *base, const char *fragment, uint64_t *size,
-		      unsigned int *node, char *err, size_t errlen);
+int config_parse_dimm(const char *base, const char *fragment, struct dimm_config *dimm,
+		      char *err, size_t errlen);
 
 /* ---- memory.c: RAM regions, one KVM memory slot each ---- */
 

@@ -103,6 +103,34 @@ static int open_kvm(struct vm *vm)
 	return 0;
 }
 
+/*
+ * The GPA of the config's DIMM I: its base, else the lowest one in the
+ * hotplug window clear of the DIMMs placed so far (regions 1 to I) and of
+ * those still to come that have a base. 0 when none is left.
+ */
+static uint64_t dimm_gpa(struct vm *vm, unsigned int i)
+{
+	const struct vm_config *cfg = vm->cfg;
+	uint64_t end = KD_HOTPLUG_GPA + (cfg->has_max_memory ? cfg->max_memory - cfg->boot_ram : 0);
+	uint64_t gpa = KD_HOTPLUG_GPA, size = cfg->dimms[i].size;
+	bool moved = true;
+
+	if (cfg->dimms[i].base)
+		return cfg->dimms[i].base;
+	while (moved) {
+		moved = false;
+		for (unsigned int j = 0; j < cfg->nr_dimms; j++) {
+			uint64_t at = j < i ? vm->regions[1 + j].gpa : cfg->dimms[j].base;
+
+			if (j != i && at && gpa < at + cfg->dimms[j].size && at < gpa + size) {
+				gpa = at + cfg->dimms[j].size;
+				moved = true;
+			}
+		}
+	}
+	return gpa <= end && size <= end - gpa ? gpa : 0;
+}
+
 static int setup_memory(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -116,6 +144,14 @@ static int setup_memory(struct vm *vm)
 	for (unsigned int i = 0; i < cfg->nr_dimms; i++) {
 		char name[16];
 
+		/* At its <address base>, else the lowest room clear of every DIMM. */
+		gpa = dimm_gpa(vm, i);
+		if (!gpa) {
+			kd_error("<memory model='dimm'> #%u: no room for %" PRIu64 " MiB in the "
+				 "hotplug window beside the DIMMs placed by address", i,
+				 cfg->dimms[i].size >> 20);
+			return -1;
+		}
 		snprintf(name, sizeof(name), "dimm%u", i);
 		if (memory_region_alloc(vm, &vm->regions[vm->nr_regions], name, gpa,
 					cfg->dimms[i].size) < 0)
