@@ -236,9 +236,27 @@ static int load_guest(struct vm *vm)
 
 		vm->balloon_cap = (n - n / 4) & ~(KD_PAGE_SIZE - 1);
 	}
+	/*
+	 * <currentMemory> below <memory>: the balloon holds the difference from
+	 * boot, pages the guest never touches (they were never backed).
+	 */
+	if (vm->cfg->current_memory < vm->cfg->boot_ram + vm->dimm_bytes) {
+		uint64_t want = (vm->cfg->boot_ram + vm->dimm_bytes - vm->cfg->current_memory +
+				 KD_PAGE_SIZE - 1) & ~(KD_PAGE_SIZE - 1);
+
+		if (want > vm->balloon_cap) {
+			kd_error("<currentMemory> %" PRIu64 " KiB: the balloon takes boot RAM only, "
+				 "at most %" PRIu64 " KiB of it here (%" PRIu64 " KiB asked)",
+				 vm->cfg->current_memory >> 10, vm->balloon_cap >> 10, want >> 10);
+			return -1;
+		}
+		bi->balloon = want;
+		vm->balloon_size = vm->balloon_target = vm->balloon_next_size = want;
+	}
 	vm->test_bytes = 0;
 	for (unsigned int i = 0; i < bi->nr_ranges; i++)
 		vm->test_bytes += bi->ranges[i].size;
+	vm->test_bytes -= bi->balloon;
 	vm->passes = bi->passes;
 	return 0;
 }

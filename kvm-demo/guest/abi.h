@@ -69,6 +69,7 @@ struct kd_boot_info {
 	uint32_t passes;	/* self-test passes; each vCPU tests a chunk per pass */
 	uint32_t nr_ranges;
 	struct kd_ram_range ranges[KD_MAX_RANGES];
+	uint64_t balloon;	/* bytes at the tail of ranges[0] in the balloon from boot */
 };
 
 /*
