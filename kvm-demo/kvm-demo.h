@@ -15,6 +15,7 @@
  *   control.c the control command parser (pure: no I/O, no VM)
  *   ctlsock.c the control socket, its server thread and the client
  *   chaos.c   --chaos: random operations and the invariant report
+ *   scenario.c the default run's scripted operations, one line each
  *   bench.c   --bench: slot remap and quiescence figures for make bench
  */
 #ifndef KVM_DEMO_H
@@ -286,6 +287,18 @@ int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed);
 /* Joins the chaos thread, prints the report; returns true if an invariant broke. */
 bool chaos_finish(struct vm *vm, FILE *f);
 
+/* ---- scenario.c: the demo's scripted memory operations ---- */
+
+/*
+ * While the guest's self-test runs (KD_MB_F_QUIET, many passes) and the
+ * device moves data between passes: hotplug a DIMM, balloon down and up,
+ * remap boot RAM, write-protect and release a slot, unplug the DIMM; one
+ * line per step, then the guest is asked to finish (KD_MB_F_FINISH).
+ */
+int scenario_start(struct vm *vm);
+/* Joins the scenario; prints its summary; true if a step failed or anything was stale. */
+bool scenario_finish(struct vm *vm, FILE *f);
+
 /* ---- bench.c: --bench ---- */
 
 /*
@@ -316,6 +329,15 @@ int vdev_shadow_stats(struct vm *vm, char *buf, size_t len);
 void vdev_counts(struct vm *vm, uint64_t *ok, uint64_t *errors);
 /* --chaos drives device traffic too: the guest's mode, the checker, the report. */
 int vdev_chaos_enable(struct vm *vm);
+/* Batches of REQUESTS (1 to KD_VDEV_CHAOS_BATCH) between passes, checker on, without --chaos. */
+int vdev_batches_enable(struct vm *vm, unsigned int requests);
+/* The device's figures so far, for the demo's lines. */
+struct vdev_figures {
+	uint64_t ok, bytes, errors;		/* requests done, data moved, failures */
+	uint64_t invalidations, dropped;	/* of its shadow map */
+	uint64_t checked, stale;		/* accesses checked, stale translations used */
+};
+void vdev_figures(struct vm *vm, struct vdev_figures *f);
 
 /* ---- vm.c ---- */
 

@@ -64,7 +64,9 @@ struct vdev {
 	struct kd_vring_desc table[KD_VDEV_QUEUE_MAX];
 	uint8_t bounce[KD_VDEV_MAX_BYTES];
 
-	atomic_bool chaos;		/* --chaos: batches between passes, checker on */
+	atomic_bool chaos;		/* --chaos, the demo: batches between passes, checker on */
+	bool in_chaos;			/* a --chaos participant: the report prints the figures */
+	unsigned int batch;		/* requests per batch between passes */
 	bool map_ready;
 	_Atomic double first_ns, last_ns;	/* first request seen, last completed */
 	atomic_uint_least64_t kicks, requests, ok, failed, rejected, bytes, ring_faults;
@@ -525,7 +527,7 @@ void vdev_destroy(struct vm *vm)
 	if (!d)
 		return;
 	stop_worker(d);
-	if (vm->cfg->vdev_mode != KD_VDEV_MODE_OFF && !atomic_load(&d->chaos)) {
+	if ((vm->cfg->vdev_mode != KD_VDEV_MODE_OFF || atomic_load(&d->chaos)) && !d->in_chaos) {
 		char line[1024];
 
 		vdev_stats(vm, line, sizeof(line));
@@ -577,7 +579,7 @@ bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8
 	if (port == KD_VDEV_PORT_STATUS)
 		v = atomic_load(&d->setup_status);
 	else if (port == KD_VDEV_PORT_MODE && atomic_load(&d->chaos))
-		v = KD_VDEV_MODE_CHAOS | KD_VDEV_CHAOS_BATCH << 8;
+		v = KD_VDEV_MODE_CHAOS | d->batch << 8;
 	else if (port == KD_VDEV_PORT_MODE && vm->cfg->vdev_mode != KD_VDEV_MODE_OFF)
 		v = vm->cfg->vdev_mode | vm->cfg->vdev_requests << 8;
 	else if (port == KD_VDEV_PORT_MODE)
@@ -677,6 +679,36 @@ int vdev_chaos_enable(struct vm *vm)
 {
 	if (!vm->vdev)
 		return -1;
+	vm->vdev->batch = KD_VDEV_CHAOS_BATCH;
 	atomic_store(&vm->vdev->chaos, true);
+	vm->vdev->in_chaos = true;
 	return chaos_register(&vdev_participant);
+}
+
+int vdev_batches_enable(struct vm *vm, unsigned int requests)
+{
+	if (!vm->vdev || requests == 0 || requests > KD_VDEV_CHAOS_BATCH)
+		return -1;
+	vm->vdev->batch = requests;
+	atomic_store(&vm->vdev->chaos, true);
+	return 0;
+}
+
+void vdev_figures(struct vm *vm, struct vdev_figures *f)
+{
+	struct vdev *d = vm->vdev;
+	struct shadow_stats st;
+
+	memset(f, 0, sizeof(*f));
+	if (!d)
+		return;
+	shadow_map_stats(&d->map, &st);
+	f->ok = atomic_load(&d->ok);
+	f->bytes = atomic_load(&d->bytes);
+	f->errors = atomic_load(&d->failed) + atomic_load(&d->rejected) +
+		    atomic_load(&d->ring_faults);
+	f->invalidations = st.invalidations;
+	f->dropped = st.dropped;
+	f->checked = atomic_load(&d->checked);
+	f->stale = atomic_load(&d->stale);
 }

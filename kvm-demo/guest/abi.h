@@ -109,6 +109,7 @@ struct kd_mailbox {
 #define KD_MB_F_QUIET		(1u << 0)	/* one progress line per 64 passes */
 #define KD_MB_F_DEAF		(1u << 1)	/* testing: never answer, like a hung guest */
 #define KD_MB_F_CRASH		(1u << 2)	/* testing: vCPU 0 executes UD2 at boot */
+#define KD_MB_F_FINISH		(1u << 3)	/* set while running: end after this pass */
 
 /* ---- The vhost-like device (vdev): a virtio split ring, ports only ---- */
 /*

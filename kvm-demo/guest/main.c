@@ -244,7 +244,7 @@ static bool chunk_op(const struct guest_layout *bi, uint64_t first, uint64_t las
 }
 
 static struct guest_layout layout;
-static uint32_t layout_changed;
+static uint32_t layout_changed, finish;
 
 static uint64_t total_pages(void)
 {
@@ -311,8 +311,12 @@ void guest_main(uint32_t cpu)
 			if (dev < 0)
 				fail();
 			__atomic_store_n(&layout_changed, changed || dev > 0, __ATOMIC_RELAXED);
+			/* One vCPU reads the flag, so that all stop after the same pass. */
+			__atomic_store_n(&finish, mailbox_flag(KD_MB_F_FINISH), __ATOMIC_RELAXED);
 		}
 		barrier(n);
+		if (__atomic_load_n(&finish, __ATOMIC_RELAXED))
+			break;
 		fresh = __atomic_load_n(&layout_changed, __ATOMIC_RELAXED);
 		if (fresh)
 			total = total_pages();
