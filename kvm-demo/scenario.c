@@ -89,6 +89,22 @@ static uint64_t total_bytes(struct vm *vm)
 	return t;
 }
 
+/* Steps the definition cannot take are skipped, with a line saying why. */
+static bool skip(const char *name)
+{
+	const struct vm_config *cfg = sc.vm->cfg;
+	const char *why = NULL;
+
+	if (!strcmp(name, "hotplug") && !cfg->has_max_memory)
+		why = "the domain has no <maxMemory slots='N'>";
+	else if ((!strcmp(name, "balloon") || !strcmp(name, "deflate")) && !cfg->balloon)
+		why = "the domain has no <memballoon model='virtio'>";
+	if (why)
+		printf("kvm-demo: scenario: %5.2f s %-10s skipped: %s\n", kd_now() - sc.t0, name,
+		       why);
+	return why != NULL;
+}
+
 static void *scenario_thread(void *arg)
 {
 	struct vm *vm = arg;
@@ -97,7 +113,7 @@ static void *scenario_thread(void *arg)
 	unsigned int dimm = 0;
 	struct snap s;
 	char msg[512];
-	int ret;
+	int ret = -1;
 
 	pthread_setname_np(pthread_self(), "scenario");
 
@@ -105,6 +121,8 @@ static void *scenario_thread(void *arg)
 	do {								\
 		if (atomic_load(&vm->stopping))				\
 			goto out;					\
+		if (skip(name))						\
+			break;						\
 		msg[0] = 0;						\
 		take(vm, &s);						\
 		ret = (call);						\
@@ -135,6 +153,9 @@ static void *scenario_thread(void *arg)
 	}
 	if (dimm)
 		STEP("unplug", memops_unplug(vm, dimm, msg, sizeof(msg)));
+	else if (!atomic_load(&vm->stopping))
+		printf("kvm-demo: scenario: %5.2f s %-10s skipped: no DIMM was plugged\n",
+		       kd_now() - sc.t0, "unplug");
 #undef STEP
 out:
 	/*
