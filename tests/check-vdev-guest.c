@@ -43,6 +43,8 @@ static struct {
 	uint8_t bounce[KD_VDEV_MAX_BYTES];
 } dev;
 
+__attribute__((format(printf, 1, 2))) void print(const char *fmt, ...);
+
 void print(const char *fmt, ...)
 {
 	va_list ap;
@@ -222,8 +224,10 @@ uint32_t kd_hosted_inl(uint16_t port)
 /* What the next self-test pass does to the RAM, then a late kick. */
 static void reuse_ram_then_kick(void)
 {
-	for (uint64_t *p = (uint64_t *)ram; p < (uint64_t *)(ram + RAM_SIZE); p++)
-		*p = ((uintptr_t)p ^ 0x5a5a) * 0x9e3779b97f4a7c15ull;
+	uint64_t *words = (uint64_t *)(void *)ram;
+
+	for (uint64_t i = 0; i < RAM_SIZE / 8; i++)
+		words[i] = ((uintptr_t)&words[i] ^ 0x5a5a) * 0x9e3779b97f4a7c15ull;
 	drain();
 }
 
