@@ -30,7 +30,7 @@
 #define RAM_SIZE	(4ull << 20)
 
 static uint8_t *ram;
-static struct kd_boot_info bi;
+static struct guest_layout lay;	/* the RAM the guest tests */
 
 static struct {
 	uint32_t mode;			/* KD_VDEV_PORT_MODE */
@@ -237,14 +237,13 @@ static void setup(void)
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 	ck_assert(ram != MAP_FAILED);
 	memset(&dev, 0, sizeof(dev));
-	memset(&bi, 0, sizeof(bi));
-	bi.magic = KD_BOOT_MAGIC;
-	bi.nr_vcpus = 1;
-	bi.nr_ranges = 2;
-	bi.ranges[0].gpa = (uintptr_t)ram;
-	bi.ranges[0].size = RAM_SIZE / 2;
-	bi.ranges[1].gpa = (uintptr_t)ram + RAM_SIZE / 2;
-	bi.ranges[1].size = RAM_SIZE / 2;
+	memset(&lay, 0, sizeof(lay));
+	lay.nr_ranges = 2;
+	lay.ranges[0].gpa = (uintptr_t)ram;
+	lay.ranges[0].size = RAM_SIZE / 2;
+	lay.ranges[1].gpa = (uintptr_t)ram + RAM_SIZE / 2;
+	lay.ranges[1].size = RAM_SIZE / 2;
+	lay.boot = lay.ranges[0];
 }
 
 static void teardown(void)
@@ -263,7 +262,7 @@ static void check_released(const char *after)
 START_TEST(traffic_then_self_test)
 {
 	dev.mode = KD_VDEV_MODE_TRAFFIC | 40u << 8;
-	ck_assert_int_eq(vdev_run(&bi, dev.mode), 0);
+	ck_assert_int_eq(vdev_run(&lay, dev.mode), 0);
 	ck_assert_uint_ge(dev.requests, 40);
 	check_released("after vdev_run()");
 }
@@ -272,7 +271,7 @@ END_TEST
 START_TEST(hostile_then_self_test)
 {
 	dev.mode = KD_VDEV_MODE_HOSTILE;
-	vdev_run(&bi, dev.mode);	/* the model is no judge of each case */
+	vdev_run(&lay, dev.mode);	/* the model is no judge of each case */
 	ck_assert_uint_gt(dev.requests, 20);
 	check_released("after the hostile cases");
 }
@@ -280,13 +279,10 @@ END_TEST
 
 START_TEST(chaos_batches_between_passes)
 {
-	struct guest_layout l = { .nr_ranges = 2 };
+	struct guest_layout l = lay;
 
-	l.ranges[0] = bi.ranges[0];
-	l.ranges[1] = bi.ranges[1];
-	l.boot = bi.ranges[0];
 	dev.mode = KD_VDEV_MODE_CHAOS | KD_VDEV_CHAOS_BATCH << 8;
-	ck_assert_int_eq(vdev_run(&bi, dev.mode), 0);	/* nothing before the passes */
+	ck_assert_int_eq(vdev_run(&lay, dev.mode), 0);	/* nothing before the passes */
 	ck_assert_uint_eq(dev.requests, 0);
 	for (uint32_t pass = 0; pass < 4; pass++) {
 		ck_assert_int_eq(vdev_between_passes(&l, pass), pass % 2 ? 0 : 1);

@@ -280,7 +280,7 @@ void guest_main(uint32_t cpu)
 			      bi->ranges[r].size >> 20);
 		print("\nguest: self-test of %lu MiB, %u passes\n", total >> 8, bi->passes);
 		/* Device traffic first, alone on the RAM it uses. */
-		if ((vdev_mode() & 0xff) != KD_VDEV_MODE_OFF && vdev_run(bi, vdev_mode()) != 0)
+		if ((vdev_mode() & 0xff) != KD_VDEV_MODE_OFF && vdev_run(&layout, vdev_mode()) != 0)
 			fail();
 	}
 	barrier(n);

@@ -506,13 +506,13 @@ static int hostile(void)
 	return bad != 0;
 }
 
-static int run(const struct kd_boot_info *bi, uint32_t mode)
+static int run(const struct guest_layout *l, uint32_t mode)
 {
-	uint64_t base = bi->ranges[0].gpa;
+	uint64_t base = l->ranges[0].gpa;
 	uint32_t status;
 
-	ram = bi->ranges;
-	nr_ram = bi->nr_ranges;
+	ram = l->ranges;
+	nr_ram = l->nr_ranges;
 	if (nr_ram == 0 || ram[0].size < 4 * HEAD_SPACE) {
 		print("guest: vdev: not enough RAM for the device's rings\n");
 		return 1;
@@ -528,13 +528,13 @@ static int run(const struct kd_boot_info *bi, uint32_t mode)
 	return traffic(mode >> 8, false);
 }
 
-int vdev_run(const struct kd_boot_info *bi, uint32_t mode)
+int vdev_run(const struct guest_layout *l, uint32_t mode)
 {
 	int ret;
 
 	if ((mode & 0xff) == KD_VDEV_MODE_CHAOS)
 		return 0;	/* vdev_between_passes() does the work */
-	ret = run(bi, mode);
+	ret = run(l, mode);
 	release();	/* the self-test's pass 0 overwrites the rings */
 	return ret;
 }

@@ -20,10 +20,11 @@ uint32_t kd_hosted_inl(uint16_t port);
 /* KD_VDEV_PORT_MODE as the VMM set it. */
 uint32_t vdev_mode(void);
 /*
- * Run the device traffic MODE asks for on RAM of BI; 0 when all went as
- * expected. Returns with the device reset: the rings' RAM is free again.
+ * Run the device traffic MODE asks for on the RAM L tests (the balloon
+ * left out); 0 when all went as expected. Returns with the device reset:
+ * the rings' RAM is free again.
  */
-int vdev_run(const struct kd_boot_info *bi, uint32_t mode);
+int vdev_run(const struct guest_layout *l, uint32_t mode);
 /*
  * From vCPU 0 between passes, after the mailbox: under --chaos a batch of
  * traffic; in hostile mode, requests at memory that was unplugged or
