@@ -408,6 +408,102 @@ out:
 	return ret;
 }
 
+/*
+ * A DIMM's <address type='dimm' base='0x...'/> as libvirt normalised it (it
+ * drops base 0: see check_raw_dimm_bases()). 0 when absent.
+ */
+static int read_dimm_base(struct reader *rd, xmlNodePtr dev, int i, uint64_t *base)
+{
+	char *v = xp_string(rd, dev, "address/@base");
+	char *end = NULL;
+	int ret = 0;
+
+	*base = 0;
+	if (!v)
+		return 0;
+	errno = 0;
+	*base = strtoull(v, &end, 0);
+	if (errno || !*v || *v == '-' || *end) {
+		config_error("<memory model='dimm'> #%d <address base='%s'>: cannot read the "
+			     "address", i, v);
+		ret = -1;
+	}
+	free(v);
+	return ret;
+}
+
+/*
+ * Where kvm-demo can honour a DIMM's base: 2 MiB-aligned, inside the
+ * hotplug window [4 GiB, 4 GiB + <maxMemory> - boot RAM), clear of the
+ * other DIMMs with a base.
+ */
+static int check_dimm_bases(const struct vm_config *cfg)
+{
+	uint64_t end = KD_HOTPLUG_GPA + (cfg->has_max_memory ? cfg->max_memory - cfg->boot_ram : 0);
+
+	for (unsigned int i = 0; i < cfg->nr_dimms; i++) {
+		const struct dimm_config *d = &cfg->dimms[i];
+
+		if (!d->base)
+			continue;
+		if (d->base % KD_DIMM_ALIGN || d->base < KD_HOTPLUG_GPA || d->base > end ||
+		    d->size > end - d->base) {
+			config_error("<memory model='dimm'> #%u <address base='0x%" PRIx64 "'>: "
+				     "a DIMM of %" PRIu64 " MiB must start on a %llu MiB boundary in "
+				     "[0x%llx, 0x%" PRIx64 "), the hotplug window", i, d->base,
+				     d->size >> 20, KD_DIMM_ALIGN >> 20, KD_HOTPLUG_GPA, end);
+			return -1;
+		}
+		for (unsigned int j = 0; j < i; j++) {
+			const struct dimm_config *o = &cfg->dimms[j];
+
+			if (o->base && d->base < o->base + o->size && o->base < d->base + d->size) {
+				config_error("<memory model='dimm'> #%u <address base='0x%" PRIx64
+					     "'>: overlaps DIMM #%u at 0x%" PRIx64, i, d->base, j,
+					     o->base);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * libvirt reads base='0x0' as "no base" and drops it, so a DIMM asked to
+ * sit on boot RAM would be placed elsewhere without a word: refuse every
+ * base below the hotplug window in the XML as written.
+ */
+static int check_raw_dimm_bases(const char *xml)
+{
+	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "raw.xml", NULL,
+				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlXPathContextPtr xp = doc ? xmlXPathNewContext(doc) : NULL;
+	xmlXPathObjectPtr o = xp ? xmlXPathEvalExpression(
+		BAD_CAST "/domain/devices/memory[@model='dimm']/address/@base", xp) : NULL;
+	int ret = 0;
+
+	for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr && !ret; i++) {
+		xmlChar *v = xmlNodeGetContent(o->nodesetval->nodeTab[i]);
+		char *end = NULL;
+		uint64_t base;
+
+		errno = 0;
+		base = v ? strtoull((const char *)v, &end, 0) : 0;
+		if (v && !errno && *v && *end == '\0' && base < KD_HOTPLUG_GPA) {
+			config_error("<memory model='dimm'> <address base='0x%" PRIx64 "'>: below "
+				     "0x%llx, where boot RAM and the 32-bit hole are; DIMMs live in "
+				     "the hotplug window from 0x%llx", base, KD_HOTPLUG_GPA,
+				     KD_HOTPLUG_GPA);
+			ret = -1;
+		}
+		xmlFree(v);
+	}
+	xmlXPathFreeObject(o);
+	xmlXPathFreeContext(xp);
+	xmlFreeDoc(doc);
+	return ret;
+}
+
 static int read_memory(struct reader *rd, struct vm_config *cfg)
 {
 	xmlXPathObjectPtr cells = xp_nodes(rd, "/domain/cpu/numa/cell");
@@ -495,9 +591,18 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 			free(node);
 			goto out;
 		}
+		/* One rule at boot and at hotplug, so that any DIMM can come back. */
+		if (size % KD_DIMM_ALIGN) {
+			config_error("%s %" PRIu64 " KiB is not a multiple of %llu MiB, the DIMM "
+				     "granularity", what, size >> 10, KD_DIMM_ALIGN >> 20);
+			free(node);
+			goto out;
+		}
 		if (node)
 			parse_u64(node, &nodeval);
 		free(node);
+		if (read_dimm_base(rd, dev, i, &cfg->dimms[cfg->nr_dimms].base) < 0)
+			goto out;
 		cfg->dimms[cfg->nr_dimms].size = size;
 		cfg->dimms[cfg->nr_dimms].node = (unsigned int)nodeval;
 		cfg->nr_dimms++;
@@ -522,6 +627,8 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 			     dimm_total >> 10, cfg->max_memory >> 10);
 		goto out;
 	}
+	if (check_dimm_bases(cfg) < 0)
+		goto out;
 	if (cfg->boot_ram == 0) {
 		config_error("<memory>: no boot RAM");
 		goto out;
@@ -548,6 +655,13 @@ static int read_memory(struct reader *rd, struct vm_config *cfg)
 		goto out;
 	}
 	cfg->balloon = balloon && strcmp(balloon, "virtio") == 0;
+	/* <currentMemory> is the balloon's target from boot on (vm.c). */
+	if (cfg->current_memory < memory && !cfg->balloon) {
+		config_error("<currentMemory> %" PRIu64 " KiB is below <memory> %" PRIu64 " KiB "
+			     "but there is no <memballoon model='virtio'> to hold the difference",
+			     cfg->current_memory >> 10, memory >> 10);
+		goto out;
+	}
 	ret = 0;
 out:
 	free(balloon);
@@ -680,6 +794,8 @@ int config_load_string(struct vm_config *cfg, const char *what, const char *xml)
 	xmlSetGenericErrorFunc(NULL, quiet_xml_error);
 	if (check_well_formed(what, xml) < 0)
 		return -1;
+	if (check_raw_dimm_bases(xml) < 0)
+		return -1;
 	cfg->xml = libvirt_normalise(what, xml);
 	if (!cfg->xml || read_config(cfg) < 0) {
 		config_free(cfg);
@@ -704,8 +820,8 @@ static bool one_memory_element(const char *fragment)
 	return ok;
 }
 
-int config_parse_dimm(const char *base, const char *fragment, uint64_t *size,
-		      unsigned int *node, char *err, size_t errlen)
+int config_parse_dimm(const char *base, const char *fragment, struct dimm_config *dimm,
+		      char *err, size_t errlen)
 {
 	struct vm_config cfg;
 	const char *pos;
@@ -736,8 +852,7 @@ int config_parse_dimm(const char *base, const char *fragment, uint64_t *size,
 		snprintf(err, errlen, "the fragment holds no <memory model='dimm'>");
 		return -1;
 	}
-	*size = cfg.dimms[cfg.nr_dimms - 1].size;
-	*node = cfg.dimms[cfg.nr_dimms - 1].node;
+	*dimm = cfg.dimms[cfg.nr_dimms - 1];
 	config_free(&cfg);
 	return 0;
 }

@@ -17,6 +17,7 @@
  *   ctlio.c   the control socket's server thread and client (no VM)
  *   ctlsock.c what the control commands do to the VM; --ctl-script
  *   chaos.c   --chaos: random operations and the invariant report
+ *   scenario.c the default run's scripted operations, one line each
  *   bench.c   --bench: slot remap and quiescence figures for make bench
  */
 #ifndef KVM_DEMO_H
@@ -42,6 +43,8 @@ struct mmn_state;
 
 #define KD_PAGE_SIZE		4096ull
 #define KD_MAX_DIMMS		16u
+/* The guest-physical space: x86-64's widest physical address is 52 bits. */
+#define KD_GPA_SPACE_END	(1ull << 52)
 
 /* Segment selectors in the GDT vm.c builds. */
 #define KD_SEL_CODE64		0x08
@@ -56,8 +59,12 @@ struct mmn_state;
 
 #define KD_CONFIG_MAX_BYTES	(128 << 10)	/* a --config file; larger ones are refused */
 
+/* DIMM sizes and bases, at boot and at hotplug alike. */
+#define KD_DIMM_ALIGN		(2ull << 20)
+
 struct dimm_config {
-	uint64_t size;			/* bytes */
+	uint64_t size;			/* bytes, a multiple of KD_DIMM_ALIGN */
+	uint64_t base;			/* <address base>: its GPA; 0: kvm-demo places it */
 	unsigned int node;		/* NUMA cell */
 };
 
@@ -99,11 +106,11 @@ void config_free(struct vm_config *cfg);
  * A <memory model='dimm'> FRAGMENT checked the way a domain is: spliced
  * into BASE (a domain definition) before </devices>, then through
  * config_load_string() (libvirt's validation and kvm-demo's checks).
- * Returns 0 with the new DIMM's size and NUMA node, or -1 with one line
- * naming the problem in ERR.
+ * Returns 0 with the new DIMM's size, base and NUMA node in DIMM, or -1
+ * with one line naming the problem in ERR.
  */
-int config_parse_dimm(const char *base, const char *fragment, uint64_t *size,
-		      unsigned int *node, char *err, size_t errlen);
+int config_parse_dimm(const char *base, const char *fragment, struct dimm_config *dimm,
+		      char *err, size_t errlen);
 
 /* ---- memory.c: RAM regions, one KVM memory slot each ---- */
 
@@ -276,6 +283,18 @@ int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed);
 /* Joins the chaos thread, prints the report; returns true if an invariant broke. */
 bool chaos_finish(struct vm *vm, FILE *f);
 
+/* ---- scenario.c: the demo's scripted memory operations ---- */
+
+/*
+ * While the guest's self-test runs (KD_MB_F_QUIET, many passes) and the
+ * device moves data between passes: hotplug a DIMM, balloon down and up,
+ * remap boot RAM, write-protect and release a slot, unplug the DIMM; one
+ * line per step, then the guest is asked to finish (KD_MB_F_FINISH).
+ */
+int scenario_start(struct vm *vm);
+/* Joins the scenario; prints its summary; true if a step failed or anything was stale. */
+bool scenario_finish(struct vm *vm, FILE *f);
+
 /* ---- bench.c: --bench ---- */
 
 /*
@@ -306,6 +325,15 @@ int vdev_shadow_stats(struct vm *vm, char *buf, size_t len);
 void vdev_counts(struct vm *vm, uint64_t *ok, uint64_t *errors);
 /* --chaos drives device traffic too: the guest's mode, the checker, the report. */
 int vdev_chaos_enable(struct vm *vm);
+/* Batches of REQUESTS (1 to KD_VDEV_CHAOS_BATCH) between passes, checker on, without --chaos. */
+int vdev_batches_enable(struct vm *vm, unsigned int requests);
+/* The device's figures so far, for the demo's lines. */
+struct vdev_figures {
+	uint64_t ok, bytes, errors;		/* requests done, data moved, failures */
+	uint64_t invalidations, dropped;	/* of its shadow map */
+	uint64_t checked, stale;		/* accesses checked, stale translations used */
+};
+void vdev_figures(struct vm *vm, struct vdev_figures *f);
 
 /* ---- vm.c ---- */
 

@@ -53,7 +53,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: kvm-demo [--config FILE] [--guest IMAGE] [--timeout SECS]\n"
 	      "                [--chaos SECS [--seed N]] [--ctl-script FILE] [--unplug-timeout MS]\n"
-	      "                [--bench REPS]\n"
+	      "                [--bench REPS] [--no-scenario|--quiet]\n"
 	      "       kvm-demo [--config FILE] --dump-config\n"
 	      "       kvm-demo --check\n"
 	      "       kvm-demo ctl SOCKET COMMAND [ARGS...]\n"
@@ -70,6 +70,10 @@ static void usage(FILE *f)
 	      "  --inject deaf-guest|guest-crash|unbracketed  testing: a guest that never\n"
 	      "                  answers the mailbox, one that crashes at boot (an invalid\n"
 	      "                  instruction), or one change behind libmmn's back\n"
+	      "  --no-scenario, --quiet  only the self-test: without them, a run that is\n"
+	      "                  none of --chaos, --ctl-script, --bench, --guest hotplugs,\n"
+	      "                  balloons, remaps, protects and unplugs memory while the\n"
+	      "                  guest tests it and the device moves data, a line per step\n"
 	      "  --check         report whether KVM is usable here; exit 0 if so, else 1\n", f);
 }
 
@@ -304,11 +308,13 @@ int main(int argc, char **argv)
 		{ "unplug-timeout", required_argument, NULL, 'U' },
 		{ "inject", required_argument, NULL, 'I' },
 		{ "bench", required_argument, NULL, 'B' },
+		{ "no-scenario", no_argument, NULL, 'N' },
+		{ "quiet", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *guest_path = NULL, *other = NULL;
-	bool dump = false, check = false;
+	bool dump = false, check = false, no_scenario = false, scenario;
 	unsigned int timeout_s = 0, chaos_s = 0, unplug_ms = 20000, bench_reps = 0;
 	uint64_t seed = 0;
 	const char *script_path = NULL;
@@ -386,6 +392,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'P': script_path = optarg; break;
+		case 'N': no_scenario = true; break;
 		case 'I':
 			if (strcmp(optarg, "deaf-guest") == 0) {
 				inject_deaf = true;
@@ -472,8 +479,12 @@ int main(int argc, char **argv)
 		cfg.vdev_mode = KD_VDEV_MODE_TRAFFIC;
 		cfg.vdev_requests = 1000000;
 	}
-	if (chaos_s || script_path || bench_reps) {
-		cfg.passes = 100000;	/* the guest tests until chaos or the script ends */
+	/* The default run shows memory changing under the guest and the device. */
+	scenario = !no_scenario && !chaos_s && !script_path && !bench_reps && !guest_path;
+	if (scenario && cfg.vdev_mode == KD_VDEV_MODE_OFF)
+		cfg.vdev_mode = KD_VDEV_MODE_CHAOS;	/* batches between passes */
+	if (chaos_s || script_path || bench_reps || scenario) {
+		cfg.passes = 100000;	/* the guest tests until chaos, the script or the scenario ends */
 		if (!seed)
 			seed = (uint64_t)(kd_now() * 1e6);
 	}
@@ -483,7 +494,7 @@ int main(int argc, char **argv)
 
 	if (created == 0) {
 		vm.unplug_timeout_ms = unplug_ms;
-		if ((chaos_s || script_path || bench_reps) && vm.mailbox)
+		if ((chaos_s || script_path || bench_reps || scenario) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 		if (inject_deaf && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
@@ -491,13 +502,16 @@ int main(int argc, char **argv)
 			vm.mailbox->flags |= KD_MB_F_CRASH;
 		if (chaos_s && vdev_chaos_enable(&vm) < 0)
 			created = -1;
+		if (scenario && cfg.vdev_mode == KD_VDEV_MODE_CHAOS && vdev_batches_enable(&vm, 8) < 0)
+			created = -1;
 	}
 	if (created == 0 && vm_start(&vm) == 0) {
 		t_run = kd_now();
 		if (ctl_start(&ctl, &vm) < 0 ||
 		    (script_path && ctl_script_start(&vm, &ctl, script_path) < 0) ||
 		    (chaos_s && chaos_start(&vm, chaos_s, seed) < 0) ||
-		    (bench_reps && bench_start(&vm, bench_reps) < 0))
+		    (bench_reps && bench_start(&vm, bench_reps) < 0) ||
+		    (scenario && scenario_start(&vm) < 0))
 			vm_request_stop(&vm, VM_STOP_ERROR, KD_EXIT_HOST);
 		/*
 		 * Testing the backstop: discard the mailbox page behind libmmn's
@@ -514,7 +528,9 @@ int main(int argc, char **argv)
 		if (script_path && ctl_script_join())
 			broken = true;
 		ctl_stop(&ctl);
-		if (!chaos_s)
+		if (scenario && scenario_finish(&vm, stdout))
+			broken = true;
+		if (!chaos_s && !scenario)
 			kd_stats_print(&vm, stdout);
 		uint64_t slots_bytes;
 		unsigned int slots = plugged_slots(&vm, &slots_bytes);

@@ -112,13 +112,38 @@ static const char *mailbox_strerror(int err)
 			     : "the guest did not answer the mailbox in time";
 }
 
-/* The lowest free GPA for SIZE bytes in the hotplug window, or 0. */
-static uint64_t hotplug_gpa(struct vm *vm, uint64_t size)
+/*
+ * The GPA for SIZE bytes in the hotplug window: WANT when not 0 and free,
+ * else the lowest free one; 0 when there is none, with the problem in ERR.
+ */
+static uint64_t hotplug_gpa(struct vm *vm, uint64_t size, uint64_t want, char *err,
+			    size_t errlen)
 {
 	const struct vm_config *cfg = vm->cfg;
 	uint64_t limit = KD_HOTPLUG_GPA + (cfg->max_memory - cfg->boot_ram);
 	uint64_t gpa = KD_HOTPLUG_GPA;
 	bool moved = true;
+
+	if (want) {
+		/* config_parse_dimm() checked alignment and the window. */
+		for (unsigned int i = 1; i < vm->nr_regions; i++) {
+			struct mem_region *r = &vm->regions[i];
+
+			if (r->hva && want < r->gpa + r->size && r->gpa < want + size) {
+				ctl_err(err, errlen, "attach-device: <address base='0x%" PRIx64 "'>: "
+					"%s holds [0x%" PRIx64 ", 0x%" PRIx64 ")", want, r->name,
+					r->gpa, r->gpa + r->size);
+				return 0;
+			}
+		}
+		if (want < KD_HOTPLUG_GPA || want > limit || size > limit - want) {
+			ctl_err(err, errlen, "attach-device: <address base='0x%" PRIx64 "'>: outside "
+				"the hotplug window [0x%llx, 0x%" PRIx64 ")", want, KD_HOTPLUG_GPA,
+				limit);
+			return 0;
+		}
+		return want;
+	}
 
 	while (moved) {
 		moved = false;
@@ -131,7 +156,11 @@ static uint64_t hotplug_gpa(struct vm *vm, uint64_t size)
 			}
 		}
 	}
-	return gpa + size <= limit ? gpa : 0;
+	if (gpa + size <= limit)
+		return gpa;
+	ctl_err(err, errlen, "attach-device: no room for %" PRIu64 " MiB in the hotplug window",
+		size >> 20);
+	return 0;
 }
 
 static unsigned int plugged_dimms(struct vm *vm)
@@ -143,8 +172,8 @@ static unsigned int plugged_dimms(struct vm *vm)
 	return n;
 }
 
-static int hotplug_locked(struct vm *vm, uint64_t size, unsigned int node, char *err,
-			  size_t errlen)
+static int hotplug_locked(struct vm *vm, uint64_t size, uint64_t base, unsigned int node,
+			  char *err, size_t errlen)
 {
 	const struct vm_config *cfg = vm->cfg;
 	struct mem_region *r = NULL;
@@ -157,9 +186,9 @@ static int hotplug_locked(struct vm *vm, uint64_t size, unsigned int node, char 
 	if (!cfg->has_max_memory)
 		return ctl_err(err, errlen,
 			       "attach-device: the domain has no <maxMemory slots='N'>");
-	if (size == 0 || size % (2u << 20))
+	if (size == 0 || size % KD_DIMM_ALIGN)
 		return ctl_err(err, errlen, "attach-device: DIMM size %" PRIu64 " KiB is not a "
-			       "positive multiple of 2 MiB", size >> 10);
+			       "positive multiple of %llu MiB", size >> 10, KD_DIMM_ALIGN >> 20);
 	if (plugged_dimms(vm) >= cfg->max_slots)
 		return ctl_err(err, errlen, "attach-device: all %u DIMM slots (<maxMemory slots>) "
 			       "are in use", cfg->max_slots);
@@ -177,10 +206,9 @@ static int hotplug_locked(struct vm *vm, uint64_t size, unsigned int node, char 
 		r = &vm->regions[vm->nr_regions];
 	}
 	idx = (unsigned int)(r - vm->regions);
-	gpa = hotplug_gpa(vm, size);
+	gpa = hotplug_gpa(vm, size, base, err, errlen);
 	if (!gpa)
-		return ctl_err(err, errlen, "attach-device: no room for %" PRIu64 " MiB in the "
-			       "hotplug window", size >> 20);
+		return -1;
 	snprintf(name, sizeof(name), "dimm%u", idx - 1);
 	pthread_rwlock_wrlock(&vm->mem_lock);
 	ret = memory_region_alloc(vm, r, name, gpa, size);
@@ -224,7 +252,7 @@ int memops_hotplug(struct vm *vm, uint64_t size, unsigned int node, char *err, s
 	int ret;
 
 	pthread_mutex_lock(&vm->ops_lock);
-	ret = hotplug_locked(vm, size, node, err, errlen);
+	ret = hotplug_locked(vm, size, 0, node, err, errlen);
 	pthread_mutex_unlock(&vm->ops_lock);
 	return ret;
 }
@@ -280,8 +308,8 @@ static char *definition(struct vm *vm, bool dimms, uint64_t memory);
  * DIMM that could fit. Whether this one fits now (slots, size left) is
  * hotplug's to say, in its own words.
  */
-static int parse_dimm_fragment(struct vm *vm, const char *xml, uint64_t *size,
-			       unsigned int *node, char *err, size_t errlen)
+static int parse_dimm_fragment(struct vm *vm, const char *xml, struct dimm_config *dimm,
+			       char *err, size_t errlen)
 {
 	const struct vm_config *cfg = vm->cfg;
 	char *base = definition(vm, false, cfg->has_max_memory ? cfg->max_memory
@@ -290,42 +318,45 @@ static int parse_dimm_fragment(struct vm *vm, const char *xml, uint64_t *size,
 
 	if (!base)
 		return ctl_err(err, errlen, "out of memory");
-	ret = config_parse_dimm(base, xml, size, node, err, errlen);
+	ret = config_parse_dimm(base, xml, dimm, err, errlen);
 	free(base);
 	return ret;
 }
 
 int memops_hotplug_xml(struct vm *vm, const char *xml, char *err, size_t errlen)
 {
-	uint64_t size;
-	unsigned int node;
+	struct dimm_config dimm;
 	int ret;
 
 	pthread_mutex_lock(&vm->ops_lock);
-	ret = parse_dimm_fragment(vm, xml, &size, &node, err, errlen);
+	ret = parse_dimm_fragment(vm, xml, &dimm, err, errlen);
 	if (ret == 0)
-		ret = hotplug_locked(vm, size, node, err, errlen);
+		ret = hotplug_locked(vm, dimm.size, dimm.base, dimm.node, err, errlen);
 	pthread_mutex_unlock(&vm->ops_lock);
 	return ret;
 }
 
-/* Detach matches the last plugged DIMM of the fragment's size and node. */
+/*
+ * Detach matches the last plugged DIMM of the fragment's size and node (and
+ * base, when it gives one).
+ */
 int memops_unplug_xml(struct vm *vm, const char *xml, char *err, size_t errlen)
 {
-	uint64_t size;
-	unsigned int node, slot = 0;
+	struct dimm_config dimm;
+	unsigned int slot = 0;
 	int ret;
 
 	pthread_mutex_lock(&vm->ops_lock);
-	ret = parse_dimm_fragment(vm, xml, &size, &node, err, errlen);
+	ret = parse_dimm_fragment(vm, xml, &dimm, err, errlen);
 	if (ret == 0) {
 		for (unsigned int i = 1; i < vm->nr_regions; i++)
-			if (vm->regions[i].hva && vm->regions[i].size == size &&
-			    vm->regions[i].node == node)
+			if (vm->regions[i].hva && vm->regions[i].size == dimm.size &&
+			    vm->regions[i].node == dimm.node &&
+			    (!dimm.base || vm->regions[i].gpa == dimm.base))
 				slot = i;
 		if (!slot)
 			ret = ctl_err(err, errlen, "detach-device: no plugged DIMM of %" PRIu64
-				      " MiB on node %u", size >> 20, node);
+				      " MiB on node %u", dimm.size >> 20, dimm.node);
 		else
 			ret = unplug_locked(vm, slot, err, errlen);
 	}

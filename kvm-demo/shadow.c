@@ -108,6 +108,9 @@ int shadow_map_init(struct shadow_map *sm, struct mmn_state *guest_mm, uint64_t 
 		    shadow_translate_fn translate, void *ctx)
 {
 	memset(sm, 0, sizeof(*sm));
+	if (space_end == 0)
+		return -EOVERFLOW;
+	sm->space_end = space_end;
 	sm->translate = translate;
 	sm->ctx = ctx;
 	pthread_condattr_t ca;
@@ -171,6 +174,9 @@ static int translate_around(struct shadow_map *sm, uint64_t gpa, uint64_t *base,
 	for (unsigned int i = 0; i < 2; i++) {
 		*base = gpa & ~(sizes[i] - 1);
 		*size = sizes[i];
+		/* Nothing past the subscription: no invalidation would reach it. */
+		if (*size - 1 > sm->space_end - 1 - *base)
+			continue;
 		*writable = true;
 		err = sm->translate(sm->ctx, *base, *size, true, hva);
 		if (err == -EACCES) {
@@ -262,6 +268,10 @@ int shadow_access(struct shadow_map *sm, uint64_t gpa, uint64_t len, bool write,
 		return 0;
 	if (gpa + len - 1 < gpa)
 		return -EFAULT;
+	if (gpa + len - 1 >= sm->space_end) {
+		count(&sm->faults);	/* outside the subscription: never cached */
+		return -EFAULT;
+	}
 	while (done < len) {
 		uint64_t cur = gpa + done, n;
 		struct shadow_entry *e;

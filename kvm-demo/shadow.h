@@ -5,8 +5,8 @@
  *
  * Entries (up to SHADOW_BLOCK, else one page) sit in an interval tree
  * keyed by GPA. One range subscription on the guest-physical mmn_state
- * covers the whole space: its callback drops the entries an invalidation
- * overlaps (PROTECTION events only make them read-only; CLEAR also leaves
+ * covers the space the map serves, [0, space_end): its callback drops
+ * the entries an invalidation overlaps (PROTECTION events only make them read-only; CLEAR also leaves
  * a discard marker). Misses follow the reader pattern: read_begin,
  * translate, lock, read_retry, insert. Every access to guest memory runs
  * under the map's lock with a translation current at that moment, and the
@@ -61,6 +61,7 @@ struct shadow_stats {
 
 struct shadow_map {
 	struct mmn_range_sub sub;
+	uint64_t space_end;		/* the subscription is [0, space_end) */
 	shadow_translate_fn translate;
 	void *ctx;
 	pthread_mutex_t lock;		/* the tree, every access to guest memory */
@@ -73,8 +74,11 @@ struct shadow_map {
 };
 
 /*
- * Subscribe to [0, SPACE_END) of GUEST_MM. Returns 0 or a negative errno.
- * Context: not from a callback of GUEST_MM.
+ * Subscribe to [0, SPACE_END) of GUEST_MM: the map caches and serves
+ * whole pages below SPACE_END only, refusing the rest with -EFAULT, so
+ * that every entry is one an invalidation can reach (libmmn cannot
+ * express a range of 2^64 bytes). Returns 0, -EOVERFLOW (SPACE_END 0) or
+ * another negative errno. Context: not from a callback of GUEST_MM.
  */
 int shadow_map_init(struct shadow_map *sm, struct mmn_state *guest_mm, uint64_t space_end,
 		    shadow_translate_fn translate, void *ctx);

@@ -64,7 +64,9 @@ struct vdev {
 	struct kd_vring_desc table[KD_VDEV_QUEUE_MAX];
 	uint8_t bounce[KD_VDEV_MAX_BYTES];
 
-	atomic_bool chaos;		/* --chaos: batches between passes, checker on */
+	atomic_bool chaos;		/* --chaos, the demo: batches between passes, checker on */
+	bool in_chaos;			/* a --chaos participant: the report prints the figures */
+	unsigned int batch;		/* requests per batch between passes */
 	bool map_ready;
 	_Atomic double first_ns, last_ns;	/* first request seen, last completed */
 	atomic_uint_least64_t kicks, requests, ok, failed, rejected, bytes, ring_faults;
@@ -331,29 +333,48 @@ static uint32_t do_setup(struct vdev *d, uint64_t page)
 	return KD_VDEV_S_OK;
 }
 
-/* Serve the available ring until it is empty. False: the rings faulted. */
-static bool drain(struct vdev *d)
+/*
+ * Serve the available ring until it is empty. False: the rings faulted,
+ * and WHY names the check that failed and the value read.
+ */
+static bool drain(struct vdev *d, char *why, size_t len)
 {
 	uint16_t qs = (uint16_t)d->q.queue_size;
+	int err;
 
 	for (;;) {
 		uint16_t avail;
 
-		if (vdev_access(d, d->q.avail_gpa + 2, 2, false, load16, &avail) != 0)
+		err = vdev_access(d, d->q.avail_gpa + 2, 2, false, load16, &avail);
+		if (err) {
+			snprintf(why, len, "reading avail->idx at 0x%" PRIx64 ": %s",
+				 d->q.avail_gpa + 2, strerror(-err));
 			return false;
+		}
 		if (avail == d->last_avail)
 			return true;
-		if ((uint16_t)(avail - d->last_avail) > qs)
-			return false;	/* more entries than the ring holds */
-		if (vdev_read(d, d->q.desc_gpa, d->table, 16ull * qs) != 0)
+		if ((uint16_t)(avail - d->last_avail) > qs) {
+			snprintf(why, len, "avail->idx %u is %u entries ahead, more than the "
+				 "queue's %u", avail, (uint16_t)(avail - d->last_avail), qs);
 			return false;
+		}
+		err = vdev_read(d, d->q.desc_gpa, d->table, 16ull * qs);
+		if (err) {
+			snprintf(why, len, "reading the descriptor table at 0x%" PRIx64 ": %s",
+				 d->q.desc_gpa, strerror(-err));
+			return false;
+		}
 		while (d->last_avail != avail) {
+			uint64_t at = d->q.avail_gpa + 4 + 2ull * (d->last_avail % qs);
 			uint16_t head;
 			struct kd_vring_used_elem e;
 
-			if (vdev_read(d, d->q.avail_gpa + 4 + 2ull * (d->last_avail % qs),
-					&head, 2) != 0)
+			err = vdev_read(d, at, &head, 2);
+			if (err) {
+				snprintf(why, len, "reading avail->ring at 0x%" PRIx64 ": %s", at,
+					 strerror(-err));
 				return false;
+			}
 			if (atomic_load(&d->requests) == 0)
 				atomic_store(&d->first_ns, now_s());
 			e.id = head;
@@ -362,13 +383,21 @@ static bool drain(struct vdev *d)
 				count(&d->requests, 1);
 				count(&d->rejected, 1);
 			}
-			if (vdev_write(d, d->q.used_gpa + 4 + 8ull * (d->used_idx % qs),
-					 &e, sizeof(e)) != 0)
+			at = d->q.used_gpa + 4 + 8ull * (d->used_idx % qs);
+			err = vdev_write(d, at, &e, sizeof(e));
+			if (err) {
+				snprintf(why, len, "writing used->ring at 0x%" PRIx64 ": %s", at,
+					 strerror(-err));
 				return false;
+			}
 			d->used_idx++;
 			d->last_avail++;
-			if (vdev_access(d, d->q.used_gpa + 2, 2, true, store16, &d->used_idx) != 0)
+			err = vdev_access(d, d->q.used_gpa + 2, 2, true, store16, &d->used_idx);
+			if (err) {
+				snprintf(why, len, "writing used->idx %u at 0x%" PRIx64 ": %s",
+					 d->used_idx, d->q.used_gpa + 2, strerror(-err));
 				return false;
+			}
 			atomic_store(&d->last_ns, now_s());
 		}
 	}
@@ -383,6 +412,7 @@ static void *worker(void *arg)
 	};
 
 	for (;;) {
+		char why[160];
 		uint64_t v;
 
 		if (poll(fds, 2, -1) < 0)
@@ -396,14 +426,22 @@ static void *worker(void *arg)
 
 		if (page != UINT64_MAX)
 			atomic_store(&d->setup_status, do_setup(d, page));
-		if (d->ready && !drain(d)) {
+		if (d->ready && !drain(d, why, sizeof(why))) {
+			uint32_t status = atomic_load(&d->setup_status);
+
 			/* A broken ring stops the device until the guest sets it up again. */
 			count(&d->ring_faults, 1);
 			printf("kvm-demo: vdev: ring fault (avail 0x%" PRIx64 ", used 0x%" PRIx64
-			       ", last avail %u): the device stops until the guest sets it up again\n",
-			       d->q.avail_gpa, d->q.used_gpa, d->last_avail);
+			       ", last avail %u): %s; the device stops until the guest sets it up "
+			       "again\n", d->q.avail_gpa, d->q.used_gpa, d->last_avail, why);
 			d->ready = false;
-			atomic_store(&d->setup_status, KD_VDEV_S_FAULT);
+			/*
+			 * The status port reports the fault, unless a setup or reset
+			 * was posted meanwhile: its answer is the one the guest waits for.
+			 */
+			if (status != SETUP_PENDING)
+				atomic_compare_exchange_strong(&d->setup_status, &status,
+							       KD_VDEV_S_FAULT);
 		}
 	}
 }
@@ -441,8 +479,12 @@ int vdev_create(struct vm *vm)
 		kd_error("vdev: eventfd: %s", strerror(errno));
 		return -1;
 	}
-	/* The whole guest-physical space a GPA can name: the hotplug window too. */
-	err = shadow_map_init(&d->map, vm->guest_mm, UINT64_MAX, translate, vm);
+	/*
+	 * Every address x86-64 can give guest RAM (52 bits), the hotplug
+	 * window included; the map refuses any other, so nothing it caches
+	 * escapes the subscription.
+	 */
+	err = shadow_map_init(&d->map, vm->guest_mm, KD_GPA_SPACE_END, translate, vm);
 	if (err) {
 		kd_error("vdev: shadow map: %s", strerror(-err));
 		return -1;
@@ -485,7 +527,7 @@ void vdev_destroy(struct vm *vm)
 	if (!d)
 		return;
 	stop_worker(d);
-	if (vm->cfg->vdev_mode != KD_VDEV_MODE_OFF && !atomic_load(&d->chaos)) {
+	if ((vm->cfg->vdev_mode != KD_VDEV_MODE_OFF || atomic_load(&d->chaos)) && !d->in_chaos) {
 		char line[1024];
 
 		vdev_stats(vm, line, sizeof(line));
@@ -537,7 +579,7 @@ bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8
 	if (port == KD_VDEV_PORT_STATUS)
 		v = atomic_load(&d->setup_status);
 	else if (port == KD_VDEV_PORT_MODE && atomic_load(&d->chaos))
-		v = KD_VDEV_MODE_CHAOS | KD_VDEV_CHAOS_BATCH << 8;
+		v = KD_VDEV_MODE_CHAOS | d->batch << 8;
 	else if (port == KD_VDEV_PORT_MODE && vm->cfg->vdev_mode != KD_VDEV_MODE_OFF)
 		v = vm->cfg->vdev_mode | vm->cfg->vdev_requests << 8;
 	else if (port == KD_VDEV_PORT_MODE)
@@ -637,6 +679,36 @@ int vdev_chaos_enable(struct vm *vm)
 {
 	if (!vm->vdev)
 		return -1;
+	vm->vdev->batch = KD_VDEV_CHAOS_BATCH;
 	atomic_store(&vm->vdev->chaos, true);
+	vm->vdev->in_chaos = true;
 	return chaos_register(&vdev_participant);
+}
+
+int vdev_batches_enable(struct vm *vm, unsigned int requests)
+{
+	if (!vm->vdev || requests == 0 || requests > KD_VDEV_CHAOS_BATCH)
+		return -1;
+	vm->vdev->batch = requests;
+	atomic_store(&vm->vdev->chaos, true);
+	return 0;
+}
+
+void vdev_figures(struct vm *vm, struct vdev_figures *f)
+{
+	struct vdev *d = vm->vdev;
+	struct shadow_stats st;
+
+	memset(f, 0, sizeof(*f));
+	if (!d)
+		return;
+	shadow_map_stats(&d->map, &st);
+	f->ok = atomic_load(&d->ok);
+	f->bytes = atomic_load(&d->bytes);
+	f->errors = atomic_load(&d->failed) + atomic_load(&d->rejected) +
+		    atomic_load(&d->ring_faults);
+	f->invalidations = st.invalidations;
+	f->dropped = st.dropped;
+	f->checked = atomic_load(&d->checked);
+	f->stale = atomic_load(&d->stale);
 }

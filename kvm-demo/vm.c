@@ -73,6 +73,34 @@ static int open_kvm(struct vm *vm)
 	return 0;
 }
 
+/*
+ * The GPA of the config's DIMM I: its base, else the lowest one in the
+ * hotplug window clear of the DIMMs placed so far (regions 1 to I) and of
+ * those still to come that have a base. 0 when none is left.
+ */
+static uint64_t dimm_gpa(struct vm *vm, unsigned int i)
+{
+	const struct vm_config *cfg = vm->cfg;
+	uint64_t end = KD_HOTPLUG_GPA + (cfg->has_max_memory ? cfg->max_memory - cfg->boot_ram : 0);
+	uint64_t gpa = KD_HOTPLUG_GPA, size = cfg->dimms[i].size;
+	bool moved = true;
+
+	if (cfg->dimms[i].base)
+		return cfg->dimms[i].base;
+	while (moved) {
+		moved = false;
+		for (unsigned int j = 0; j < cfg->nr_dimms; j++) {
+			uint64_t at = j < i ? vm->regions[1 + j].gpa : cfg->dimms[j].base;
+
+			if (j != i && at && gpa < at + cfg->dimms[j].size && at < gpa + size) {
+				gpa = at + cfg->dimms[j].size;
+				moved = true;
+			}
+		}
+	}
+	return gpa <= end && size <= end - gpa ? gpa : 0;
+}
+
 static int setup_memory(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -86,6 +114,14 @@ static int setup_memory(struct vm *vm)
 	for (unsigned int i = 0; i < cfg->nr_dimms; i++) {
 		char name[16];
 
+		/* At its <address base>, else the lowest room clear of every DIMM. */
+		gpa = dimm_gpa(vm, i);
+		if (!gpa) {
+			kd_error("<memory model='dimm'> #%u: no room for %" PRIu64 " MiB in the "
+				 "hotplug window beside the DIMMs placed by address", i,
+				 cfg->dimms[i].size >> 20);
+			return -1;
+		}
 		snprintf(name, sizeof(name), "dimm%u", i);
 		if (memory_region_alloc(vm, &vm->regions[vm->nr_regions], name, gpa,
 					cfg->dimms[i].size) < 0)
@@ -170,9 +206,27 @@ static int load_guest(struct vm *vm)
 
 		vm->balloon_cap = (n - n / 4) & ~(KD_PAGE_SIZE - 1);
 	}
+	/*
+	 * <currentMemory> below <memory>: the balloon holds the difference from
+	 * boot, pages the guest never touches (they were never backed).
+	 */
+	if (vm->cfg->current_memory < vm->cfg->boot_ram + vm->dimm_bytes) {
+		uint64_t want = (vm->cfg->boot_ram + vm->dimm_bytes - vm->cfg->current_memory +
+				 KD_PAGE_SIZE - 1) & ~(KD_PAGE_SIZE - 1);
+
+		if (want > vm->balloon_cap) {
+			kd_error("<currentMemory> %" PRIu64 " KiB: the balloon takes boot RAM only, "
+				 "at most %" PRIu64 " KiB of it here (%" PRIu64 " KiB asked)",
+				 vm->cfg->current_memory >> 10, vm->balloon_cap >> 10, want >> 10);
+			return -1;
+		}
+		bi->balloon = want;
+		vm->balloon_size = vm->balloon_target = vm->balloon_next_size = want;
+	}
 	vm->test_bytes = 0;
 	for (unsigned int i = 0; i < bi->nr_ranges; i++)
 		vm->test_bytes += bi->ranges[i].size;
+	vm->test_bytes -= bi->balloon;
 	vm->passes = bi->passes;
 	return 0;
 }

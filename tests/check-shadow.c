@@ -596,6 +596,56 @@ START_TEST(workers_against_memory_changes)
 }
 END_TEST
 
+/* Every address the map may cache is one its subscription covers. */
+static char top_page[SHADOW_PAGE];
+
+static int translate_anything(void *ctx, uint64_t gpa, uint64_t len, bool write, void **hva)
+{
+	(void)ctx, (void)len, (void)write;
+	*hva = top_page + (gpa & (SHADOW_PAGE - 1));
+	return 0;
+}
+
+static int nop_access(void *arg, void *hva, size_t len, uint64_t offset)
+{
+	(void)arg, (void)hva, (void)len, (void)offset;
+	return 0;
+}
+
+START_TEST(nothing_cached_past_the_subscription)
+{
+	struct mmn_state *mm;
+	struct shadow_map top;
+	struct shadow_stats st;
+	/* The last two pages of the 64-bit space. */
+	struct mmn_invalidate_desc d = {
+		.start = UINT64_MAX - 2 * SHADOW_PAGE + 1, .end = 0,
+		.event = MMN_EVENT_UNMAP, .flags = MMN_INVALIDATE_BLOCKABLE,
+	};
+
+	ck_assert_int_eq(mmn_state_new(&mm), 0);
+	ck_assert_int_eq(shadow_map_init(&top, mm, UINT64_MAX, translate_anything, NULL), 0);
+	/*
+	 * The map covers [0, UINT64_MAX): the last byte, and so the last page,
+	 * are outside it; the page before is cached alone, not as a block.
+	 */
+	ck_assert_int_eq(shadow_access(&top, UINT64_MAX - 7, 8, false, nop_access, NULL), -EFAULT);
+	ck_assert_int_eq(shadow_access(&top, UINT64_MAX - SHADOW_PAGE - 7, 8, false, nop_access,
+				       NULL), 0);
+	shadow_map_stats(&top, &st);
+	ck_assert_uint_eq(st.entries, 1);
+	mmn_invalidate_start(mm, &d);
+	mmn_invalidate_end(mm, &d);
+	shadow_map_stats(&top, &st);
+	ck_assert_uint_eq(st.invalidations, 1);
+	ck_assert_uint_eq(st.entries, 0);
+	shadow_map_destroy(&top);
+	/* A map over nothing is refused. */
+	ck_assert_int_eq(shadow_map_init(&top, mm, 0, translate_anything, NULL), -EOVERFLOW);
+	mmn_state_free(mm);
+}
+END_TEST
+
 static Suite *shadow_suite(void)
 {
 	Suite *s = suite_create("shadow");
@@ -609,6 +659,10 @@ static Suite *shadow_suite(void)
 	tcase_add_test(tc, protection_downgrades);
 	tcase_add_test(tc, checker_catches_a_stale_translation);
 	tcase_add_test(tc, nonblocking_refused_during_access);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("space");
+	tcase_add_test(tc, nothing_cached_past_the_subscription);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("threads");

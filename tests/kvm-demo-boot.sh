@@ -18,7 +18,7 @@ if [ -n "$config" ]; then
 	args="--config $config"
 fi
 # shellcheck disable=SC2086
-"$srcdir/tests/nested/kvm-run" "$@" -- "$kvm_demo" $args >"$scratch/out" 2>&1
+"$srcdir/tests/nested/kvm-run" "$@" -- "$kvm_demo" --no-scenario $args >"$scratch/out" 2>&1
 rc=$?
 cat "$scratch/out"
 case $rc in

@@ -69,6 +69,7 @@ struct kd_boot_info {
 	uint32_t passes;	/* self-test passes; each vCPU tests a chunk per pass */
 	uint32_t nr_ranges;
 	struct kd_ram_range ranges[KD_MAX_RANGES];
+	uint64_t balloon;	/* bytes at the tail of ranges[0] in the balloon from boot */
 };
 
 /*
@@ -108,6 +109,7 @@ struct kd_mailbox {
 #define KD_MB_F_QUIET		(1u << 0)	/* one progress line per 64 passes */
 #define KD_MB_F_DEAF		(1u << 1)	/* testing: never answer, like a hung guest */
 #define KD_MB_F_CRASH		(1u << 2)	/* testing: vCPU 0 executes UD2 at boot */
+#define KD_MB_F_FINISH		(1u << 3)	/* set while running: end after this pass */
 
 /* ---- The vhost-like device (vdev): a virtio split ring, ports only ---- */
 /*

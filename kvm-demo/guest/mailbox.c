@@ -32,6 +32,9 @@ void layout_init(struct guest_layout *l, const struct kd_boot_info *bi)
 		else if (l->nr_dimms < KD_MAX_RANGES)
 			l->dimms[l->nr_dimms++] = bi->ranges[r];
 	}
+	/* <currentMemory>: the balloon holds its share from the start. */
+	if (!(bi->balloon & 4095) && bi->balloon <= l->boot.size - l->boot.size / 4)
+		l->balloon = bi->balloon;
 	rebuild(l);
 }
 

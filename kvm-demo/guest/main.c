@@ -244,7 +244,7 @@ static bool chunk_op(const struct guest_layout *bi, uint64_t first, uint64_t las
 }
 
 static struct guest_layout layout;
-static uint32_t layout_changed;
+static uint32_t layout_changed, finish;
 
 static uint64_t total_pages(void)
 {
@@ -280,7 +280,7 @@ void guest_main(uint32_t cpu)
 			      bi->ranges[r].size >> 20);
 		print("\nguest: self-test of %lu MiB, %u passes\n", total >> 8, bi->passes);
 		/* Device traffic first, alone on the RAM it uses. */
-		if ((vdev_mode() & 0xff) != KD_VDEV_MODE_OFF && vdev_run(bi, vdev_mode()) != 0)
+		if ((vdev_mode() & 0xff) != KD_VDEV_MODE_OFF && vdev_run(&layout, vdev_mode()) != 0)
 			fail();
 	}
 	barrier(n);
@@ -311,8 +311,12 @@ void guest_main(uint32_t cpu)
 			if (dev < 0)
 				fail();
 			__atomic_store_n(&layout_changed, changed || dev > 0, __ATOMIC_RELAXED);
+			/* One vCPU reads the flag, so that all stop after the same pass. */
+			__atomic_store_n(&finish, mailbox_flag(KD_MB_F_FINISH), __ATOMIC_RELAXED);
 		}
 		barrier(n);
+		if (__atomic_load_n(&finish, __ATOMIC_RELAXED))
+			break;
 		fresh = __atomic_load_n(&layout_changed, __ATOMIC_RELAXED);
 		if (fresh)
 			total = total_pages();

@@ -32,6 +32,12 @@ static volatile struct slot *slots;	/* BATCH of them */
 static uint16_t avail_idx, used_seen;
 static uint64_t rng = 0x243f6a8885a308d3ull;
 
+#ifdef KD_GUEST_HOSTED
+/* Built into a host test: its model of the device answers the ports. */
+#define outw(port, v)	kd_hosted_out(port, v, 2)
+#define outl(port, v)	kd_hosted_out(port, v, 4)
+#define inl(port)	kd_hosted_inl(port)
+#else
 static inline void outw(uint16_t port, uint16_t v)
 {
 	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
@@ -49,6 +55,7 @@ static inline uint32_t inl(uint16_t port)
 	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
+#endif
 
 static uint64_t rnd(void)
 {
@@ -77,6 +84,22 @@ static uint32_t setup_status(void)
 	return s;
 }
 
+/*
+ * Whether the device may still read the rings. The rings live in RAM the
+ * self-test overwrites next: the device is reset first (release()), or a
+ * trailing re-read of avail->idx, or a late kick, reads the fill pattern.
+ */
+static bool live;
+
+static void release(void)
+{
+	if (!live)
+		return;
+	outl(KD_VDEV_PORT_SETUP, 0);
+	setup_status();
+	live = false;
+}
+
 static uint32_t setup(uint64_t base, uint64_t desc_gpa)
 {
 	volatile struct kd_vdev_setup *q = (volatile struct kd_vdev_setup *)(base + 0x3000);
@@ -97,6 +120,7 @@ static uint32_t setup(uint64_t base, uint64_t desc_gpa)
 	q->desc_gpa = desc_gpa;
 	q->avail_gpa = base + 0x1000;
 	q->used_gpa = base + 0x2000;
+	live = true;
 	outl(KD_VDEV_PORT_SETUP, (uint32_t)((base + 0x3000) / PAGE));
 	return setup_status();
 }
@@ -482,15 +506,13 @@ static int hostile(void)
 	return bad != 0;
 }
 
-int vdev_run(const struct kd_boot_info *bi, uint32_t mode)
+static int run(const struct guest_layout *l, uint32_t mode)
 {
-	uint64_t base = bi->ranges[0].gpa;
+	uint64_t base = l->ranges[0].gpa;
 	uint32_t status;
 
-	if ((mode & 0xff) == KD_VDEV_MODE_CHAOS)
-		return 0;	/* vdev_between_passes() does the work */
-	ram = bi->ranges;
-	nr_ram = bi->nr_ranges;
+	ram = l->ranges;
+	nr_ram = l->nr_ranges;
 	if (nr_ram == 0 || ram[0].size < 4 * HEAD_SPACE) {
 		print("guest: vdev: not enough RAM for the device's rings\n");
 		return 1;
@@ -504,6 +526,17 @@ int vdev_run(const struct kd_boot_info *bi, uint32_t mode)
 	if ((mode & 0xff) == KD_VDEV_MODE_HOSTILE)
 		return hostile();
 	return traffic(mode >> 8, false);
+}
+
+int vdev_run(const struct guest_layout *l, uint32_t mode)
+{
+	int ret;
+
+	if ((mode & 0xff) == KD_VDEV_MODE_CHAOS)
+		return 0;	/* vdev_between_passes() does the work */
+	ret = run(l, mode);
+	release();	/* the self-test's pass 0 overwrites the rings */
+	return ret;
 }
 
 /*
@@ -610,7 +643,7 @@ static int hostile_late(const struct guest_layout *l)
  * ring up again in the RAM tested now (the self-test overwrote it) and run
  * a batch over all of that RAM.
  */
-int vdev_between_passes(const struct guest_layout *l, uint32_t pass)
+static int between_passes(const struct guest_layout *l, uint32_t pass)
 {
 	uint32_t mode = vdev_mode(), status;
 	static uint64_t batches, requests;
@@ -635,4 +668,12 @@ int vdev_between_passes(const struct guest_layout *l, uint32_t pass)
 		print("guest: vdev: %lu batches, %lu requests completed and verified\n", batches,
 		      requests);
 	return 1;
+}
+
+int vdev_between_passes(const struct guest_layout *l, uint32_t pass)
+{
+	int ret = between_passes(l, pass);
+
+	release();	/* the next pass overwrites the rings */
+	return ret;
 }

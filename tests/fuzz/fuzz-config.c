@@ -143,6 +143,7 @@ static void same_config(const struct vm_config *a, const struct vm_config *b)
 		    "libvirt's normalised form reads back differently");
 	for (unsigned int i = 0; i < a->nr_dimms; i++)
 		FUZZ_ASSERT(a->dimms[i].size == b->dimms[i].size &&
+			    a->dimms[i].base == b->dimms[i].base &&
 			    a->dimms[i].node == b->dimms[i].node,
 			    "DIMM %u reads back differently", i);
 }
@@ -180,14 +181,15 @@ static void fuzz_domain(const char *xml)
 
 static void fuzz_dimm(const char *fragment)
 {
-	uint64_t size = 0;
-	unsigned int node = 0;
+	struct dimm_config dimm = { 0 };
+	uint64_t size;
 	char err[256];
 	int ret;
 
 	nr_errors = 0;
 	memset(err, 0x55, sizeof(err));
-	ret = config_parse_dimm(kd_default_domain_xml, fragment, &size, &node, err, sizeof(err));
+	ret = config_parse_dimm(kd_default_domain_xml, fragment, &dimm, err, sizeof(err));
+	size = dimm.size;
 	if (ret < 0) {
 		refused++;
 		show(err);
@@ -203,8 +205,10 @@ static void fuzz_dimm(const char *fragment)
 	accepted++;
 	show("accepted");
 	FUZZ_ASSERT(ret == 0 && nr_errors == 0, "accepted after an error: %s", last_error);
-	FUZZ_ASSERT(size > 0 && size % KD_PAGE_SIZE == 0, "DIMM of %llu bytes",
+	FUZZ_ASSERT(size > 0 && size % KD_DIMM_ALIGN == 0, "DIMM of %llu bytes",
 		    (unsigned long long)size);
+	FUZZ_ASSERT(dimm.base == 0 || (dimm.base >= KD_HOTPLUG_GPA && dimm.base % KD_DIMM_ALIGN == 0),
+		    "DIMM at 0x%llx", (unsigned long long)dimm.base);
 	FUZZ_ASSERT(size <= (uint64_t)KD_MAX_PDS * (1ull << 30) - KD_HOTPLUG_GPA,
 		    "DIMM of %llu bytes cannot fit the window", (unsigned long long)size);
 	/* attach-device plugs one DIMM: the fragment must add exactly that one. */
@@ -226,7 +230,7 @@ static void fuzz_dimm(const char *fragment)
 			    "the spliced definition is refused: %s", last_error);
 		FUZZ_ASSERT(cfg.nr_dimms == base_dimms + 1 &&
 			    cfg.dimms[cfg.nr_dimms - 1].size == size &&
-			    cfg.dimms[cfg.nr_dimms - 1].node == node,
+			    cfg.dimms[cfg.nr_dimms - 1].node == dimm.node,
 			    "the fragment adds %u DIMMs, not the one accepted",
 			    cfg.nr_dimms - base_dimms);
 		config_free(&cfg);
