@@ -555,6 +555,8 @@ static int fill(struct shadow_map *sm, uint64_t gpa, bool write, struct lookup *
 			count(&sm->faults);
 			return err;
 		}
+		/* The access follows the lock: start loading its line now. */
+		__builtin_prefetch((char *)hva + (gpa - base));
 		wlock(sm);
 		if (mmn_range_read_retry(&sm->sub, seq)) {
 			wunlock(sm);
