@@ -176,8 +176,9 @@ static inline __attribute__((always_inline)) void lookup(struct shadow_map *sm, 
 			unsigned int p = (gpa >> PAGE_SHIFT) & (PAGES_PER_BLOCK - 1);
 
 			l->flags = atomic_load_explicit(&pt->flags[p], memory_order_relaxed);
-			l->hva = (char *)atomic_load_explicit(&pt->hva[p], memory_order_relaxed) +
-				 (gpa & (SHADOW_PAGE - 1));
+			/* Integer arithmetic: an empty page's hva is 0. */
+			l->hva = (char *)(atomic_load_explicit(&pt->hva[p], memory_order_relaxed) +
+					  (gpa & (SHADOW_PAGE - 1)));
 			l->last = gpa | (SHADOW_PAGE - 1);
 			atomic_thread_fence(memory_order_acquire);
 			if (atomic_load_explicit(&sl->seq, memory_order_relaxed) != seq)
@@ -341,11 +342,24 @@ static bool shadow_invalidate(struct mmn_range_sub *rsub, const struct mmn_inval
 	mmn_range_set_seq(rsub, cur_seq);
 	if (atomic_load_explicit(&sm->nr_entries, memory_order_relaxed)) {
 		if (lastb - first < SHADOW_SLOTS) {
+			uint64_t blocks = 0;
+
 			for (uint64_t b = first;; b++) {
-				dropped += slot_invalidate(sm, slot_of(sm, b), start, last, protect);
+				struct shadow_slot *sl = slot_of(sm, b);
+				uint64_t key = atomic_load_explicit(&sl->key, memory_order_relaxed);
+
+				/* The common case inline: a block entry dropped with one store. */
+				if ((key & ~(uint64_t)E_WRITABLE) == (b << 3 | E_VALID) && !protect) {
+					atomic_store_explicit(&sl->key, 0, memory_order_relaxed);
+					blocks++;
+				} else if ((key & E_VALID) && key >> 3 == b) {
+					dropped += slot_invalidate(sm, sl, start, last, protect);
+				}
 				if (b == lastb)
 					break;
 			}
+			add_locked(&sm->nr_entries, -(int64_t)blocks);
+			dropped += blocks;
 		} else {
 			for (unsigned int i = 0; i < SHADOW_SLOTS; i++)
 				dropped += slot_invalidate(sm, &sm->slots[i], start, last, protect);
@@ -555,14 +569,14 @@ static int fill(struct shadow_map *sm, uint64_t gpa, bool write, struct lookup *
 			count(&sm->faults);
 			return err;
 		}
-		/* The access follows the lock: start loading its line now. */
-		__builtin_prefetch((char *)hva + (gpa - base));
 		wlock(sm);
 		if (mmn_range_read_retry(&sm->sub, seq)) {
 			wunlock(sm);
 			count(&sm->retries);
 			continue;
 		}
+		/* Valid until unlock: start loading the access's line now. */
+		__builtin_prefetch((char *)hva + (gpa - base));
 		if (marked(sm, base, base + size - 1)) {
 			/* Never bring discarded pages back, even if the block is RAM. */
 			if (size == SHADOW_PAGE || marked(sm, gpa & ~(SHADOW_PAGE - 1),
