@@ -622,13 +622,35 @@ static void drop_readonly(struct shadow_map *sm, uint64_t gpa)
 /* What an access does with each piece: FN, or a copy the compiler sees. */
 enum piece_op { PIECE_FN, PIECE_COPY_OUT, PIECE_COPY_IN };
 
+/* Small copies inline (ring indices, descriptors): no call into libc. */
+static inline __attribute__((always_inline)) void copy(char *to, const char *from, uint64_t n)
+{
+	if (n >= 8 && n <= 16) {
+		uint64_t a, b;
+
+		memcpy(&a, from, 8);
+		memcpy(&b, from + n - 8, 8);
+		memcpy(to, &a, 8);
+		memcpy(to + n - 8, &b, 8);
+	} else if (n >= 4 && n < 8) {
+		uint32_t a, b;
+
+		memcpy(&a, from, 4);
+		memcpy(&b, from + n - 4, 4);
+		memcpy(to, &a, 4);
+		memcpy(to + n - 4, &b, 4);
+	} else {
+		memcpy(to, from, (size_t)n);
+	}
+}
+
 static inline __attribute__((always_inline)) int
 do_piece(enum piece_op op, shadow_access_fn fn, void *arg, char *hva, uint64_t n, uint64_t done)
 {
 	if (op == PIECE_COPY_OUT)
-		memcpy((char *)arg + done, hva, (size_t)n);
+		copy((char *)arg + done, hva, n);
 	else if (op == PIECE_COPY_IN)
-		memcpy(hva, (const char *)arg + done, (size_t)n);
+		copy(hva, (const char *)arg + done, n);
 	else
 		return fn(arg, hva, (size_t)n, done);
 	return 0;
