@@ -189,6 +189,17 @@ static void add_targets(void)
 		      "fault.rate100000.faults_per_s",
 		      report_median("fault.rate100000.faults_per_s", "libmmn") /
 		      report_median("fault.rate100000.faults_per_s", "rwlock"), 3, false, "x");
+	/* The shadow map: times faster than the rwlock + sorted array cache. */
+	report_target("shadow map hit: at least 2x rwlock", "shadow.hit",
+		      report_median("shadow.hit", "rwlock") / report_median("shadow.hit", "libmmn"),
+		      2, false, "x");
+	report_target("shadow map miss: at least 1x rwlock", "shadow.miss",
+		      report_median("shadow.miss", "rwlock") / report_median("shadow.miss", "libmmn"),
+		      1, false, "x");
+	report_target("shadow map invalidation per entry: at least 1x rwlock",
+		      "shadow.invalidate",
+		      report_median("shadow.invalidate", "rwlock") /
+		      report_median("shadow.invalidate", "libmmn"), 1, false, "x");
 }
 
 int main(int argc, char **argv)

@@ -94,10 +94,10 @@ struct checked {
 };
 
 /*
- * Under the map's lock, the translation used must be the one the memory
+ * During the access, the translation used must be the one the memory
  * layer gives now: every change of the region table is preceded by an
- * invalidation that drops the entry (and takes that lock). A stale entry
- * shows as a different address, or none.
+ * invalidation that drops the entry (and waits for the access). A stale
+ * entry shows as a different address, or none.
  */
 static int checked_access(void *arg, void *hva, size_t len, uint64_t offset)
 {

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 
 #include "shadow.h"
 #include "testutil.h"
@@ -55,6 +56,7 @@ static struct mmn_state *guest_mm;
 static struct shadow_map sm;
 static struct test_failures failures = TEST_FAILURES_INIT;
 static atomic_ulong stale_accesses;
+static pthread_rwlock_t device_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 static uint8_t pattern(uint64_t gpa)
 {
@@ -68,8 +70,10 @@ static struct fbuf *new_buf(unsigned int r)
 	unsigned int n = atomic_load(&mem.nr_bufs);
 
 	ck_assert(b && n < MAX_BUFS);
-	b->base = malloc(REGION_SIZE);
-	ck_assert(b->base);
+	/* Own mappings: a retired buffer gives its memory back but keeps its addresses. */
+	b->base = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert(b->base != MAP_FAILED);
 	memcpy(b->base, mem.golden[r], REGION_SIZE);
 	mem.bufs[n] = b;
 	atomic_store_explicit(&mem.nr_bufs, n + 1, memory_order_release);
@@ -149,10 +153,30 @@ static int check_access(void *arg, void *hva, size_t len, uint64_t offset)
 		test_fail(&failures, "gpa 0x%" PRIx64 " +%zu: piece crosses a region's end", gpa, len);
 		return -EIO;
 	}
+	/*
+	 * Device threads access guest memory at once (hits take no lock), and
+	 * writers rewrite the pattern: order them among themselves only, the
+	 * memory layer's poisoning stays unordered against them.
+	 */
+	bool bad;
+
 	if (a->write) {
+		pthread_rwlock_wrlock(&device_lock);
 		memcpy(hva, want, len);
-	} else if (memcmp(hva, want, len) != 0) {
-		test_fail(&failures, "gpa 0x%" PRIx64 " +%zu: not the pattern", gpa, len);
+		pthread_rwlock_unlock(&device_lock);
+	} else {
+		pthread_rwlock_rdlock(&device_lock);
+		bad = memcmp(hva, want, len) != 0;
+		pthread_rwlock_unlock(&device_lock);
+		if (bad) {
+			test_fail(&failures, "gpa 0x%" PRIx64 " +%zu: not the pattern", gpa, len);
+			return -EIO;
+		}
+	}
+	/* Retired while we were at it: its invalidation returned mid-access. */
+	if (atomic_load(&b->dead)) {
+		atomic_fetch_add(&stale_accesses, 1);
+		test_fail(&failures, "gpa 0x%" PRIx64 ": retired during the access", gpa);
 		return -EIO;
 	}
 	return 0;
@@ -189,7 +213,7 @@ static void teardown(void)
 	shadow_map_destroy(&sm);
 	mmn_state_free(guest_mm);
 	for (unsigned int i = 0; i < atomic_load(&mem.nr_bufs); i++) {
-		free(mem.bufs[i]->base);
+		munmap(mem.bufs[i]->base, REGION_SIZE);
 		free(mem.bufs[i]);
 	}
 	for (unsigned int i = 0; i < NR_REGIONS; i++)
@@ -222,6 +246,8 @@ static void retire(struct fbuf *b)
 {
 	atomic_store(&b->dead, true);
 	memset(b->base, POISON, REGION_SIZE);
+	/* Then zero, like memory handed back: no byte of the pattern stays. */
+	madvise(b->base, REGION_SIZE, MADV_DONTNEED);
 }
 
 static int op_remap(unsigned int r, bool blockable)
@@ -646,6 +672,78 @@ START_TEST(nothing_cached_past_the_subscription)
 }
 END_TEST
 
+/*
+ * Hits against remaps: device threads read and write small pieces of two
+ * regions, almost all through existing 2 MiB entries (the lock-free hit),
+ * while this thread remaps and unplugs those regions as fast as it can,
+ * poisoning and retiring each old buffer as soon as its invalidation has
+ * returned. A hit that used an entry its invalidation had dropped, or
+ * that was still running when the invalidation returned, meets a retired
+ * buffer (or the poison) in the checker.
+ */
+static void *hitter(void *arg)
+{
+	uint64_t seed = (uint64_t)(uintptr_t)arg;
+
+	while (!atomic_load(&stop_workers)) {
+		unsigned int r = (unsigned int)test_rand_below(&seed, 2);
+		uint64_t gpa = r * REGION_STRIDE + test_rand_below(&seed, REGION_SIZE - 256);
+		uint64_t len = 1 + test_rand_below(&seed, 256);
+		bool write = test_rand_below(&seed, 4) == 0;
+		int err = access_range(gpa, len, write);
+
+		if (err == 0)
+			atomic_fetch_add(&done_ok, 1);
+		else if (err == -EFAULT)
+			atomic_fetch_add(&done_fault, 1);	/* unplugged just now */
+		else
+			break;	/* the checker recorded why */
+	}
+	return NULL;
+}
+
+START_TEST(hits_against_remaps)
+{
+	uint64_t seed = 0x5eed0000u + (uint64_t)_i;
+	uint64_t hits_before;
+	pthread_t t[2];
+
+	atomic_store(&stop_workers, false);
+	atomic_store(&done_ok, 0);
+	atomic_store(&done_fault, 0);
+	for (uintptr_t i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, hitter, (void *)(seed + i + 1)), 0);
+	hits_before = stats().hits;
+	for (int i = 0; i < 300 && failures.count == 0; i++) {
+		unsigned int r = (unsigned int)test_rand_below(&seed, 2);
+
+		if (test_rand_below(&seed, 8) == 0) {
+			ck_assert_int_eq(op_unplug(r, true), 0);
+			op_plug(r);
+		} else {
+			ck_assert_int_eq(op_remap(r, true), 0);
+		}
+		/* Let the device threads fill and hit between changes. */
+		for (uint64_t h = stats().hits; stats().hits < h + 64 && !atomic_load(&stop_workers);)
+			if (failures.count)
+				break;
+	}
+	atomic_store(&stop_workers, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+
+	struct shadow_stats st = stats();
+
+	ck_assert_msg(failures.count == 0, "%lu failures, first: %s", failures.count, failures.first);
+	ck_assert_uint_eq(atomic_load(&stale_accesses), 0);
+	ck_assert_uint_gt(st.hits - hits_before, 300 * 64);
+	ck_assert_uint_ge(st.invalidations, 300);
+	printf("check-shadow: hits against remaps: %lu accesses ok, %lu faulted; map: %" PRIu64
+	       " hits, %" PRIu64 " misses, %" PRIu64 " dropped\n", atomic_load(&done_ok),
+	       atomic_load(&done_fault), st.hits, st.misses, st.dropped);
+}
+END_TEST
+
 static Suite *shadow_suite(void)
 {
 	Suite *s = suite_create("shadow");
@@ -669,6 +767,7 @@ static Suite *shadow_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, workers_against_memory_changes, 0, 2);
+	tcase_add_loop_test(tc, hits_against_remaps, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
