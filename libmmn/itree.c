@@ -432,8 +432,12 @@ MMN_EXPORT void mmn_itree_remove(struct mmn_itree *tree, node_t *z)
 static node_t *subtree_first(node_t *n, uint64_t start, uint64_t last)
 {
 	for (;;) {
-		if (n->left && n->left->subtree_last >= start) {
-			n = n->left;
+		node_t *l = n->left, *r = n->right;
+
+		/* Fetch both children at once: one miss per level, not two. */
+		__builtin_prefetch(r);
+		if (l && l->subtree_last >= start) {
+			n = l;
 			continue;
 		}
 		/* Nothing to the left: n or its right holds the first candidate. */
@@ -441,9 +445,9 @@ static node_t *subtree_first(node_t *n, uint64_t start, uint64_t last)
 			return NULL;
 		if (n->last >= start)
 			return n;
-		if (!n->right || n->right->subtree_last < start)
+		if (!r || r->subtree_last < start)
 			return NULL;
-		n = n->right;
+		n = r;
 	}
 }
 
