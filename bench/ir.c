@@ -372,6 +372,9 @@ static int run_callgrind(const struct design *d, size_t n, uint64_t seed, bool c
 	d->init(&w);
 	phase_insert(&w, d);
 	CALLGRIND_DUMP_STATS_AT("insert");
+	if (d->init == idx_init)
+		fprintf(stderr, "index: %.1f bytes per interval, height %u\n",
+			(double)index_bytes(&w.idx) / (double)n, w.idx.height);
 	phase_query(&w, d, &hits);
 	CALLGRIND_DUMP_STATS_AT("query");
 	phase_remove(&w, d);
