@@ -2,7 +2,7 @@
 /*
  * The interval index: a B+-tree ordered by start with per-slot maxima.
  *
- * Every node has the same layout, one array per cache line:
+ * Every node has the same layout, one array per two cache lines:
  *   max[i]    leaf: the last of interval i;  inner: the largest last below child i
  *   ptr[i]    leaf: the item of interval i;  inner: child i
  *   start[i]  leaf: the start of interval i; inner: a separator, every start
@@ -12,7 +12,7 @@
  * the query's start: at each level the first slot whose max does, which
  * always exists below a slot chosen so. Its own start then says whether
  * there is any overlap at all. So a level costs the max line and the ptr
- * line of one node, fetched together.
+ * lines of one node, fetched together.
  *
  * Nodes other than the root hold INDEX_MIN to INDEX_FANOUT slots: insert
  * splits a full node in two, remove merges a node that falls below the
@@ -39,7 +39,7 @@ struct index_node {
 	bool leaf;
 } __attribute__((aligned(64)));
 
-_Static_assert(sizeof(struct index_node) == 256, "an index node is four cache lines");
+_Static_assert(sizeof(struct index_node) == 64 * (3 * F / 8 + 1), "an index node is whole cache lines");
 
 static struct index_node *node_alloc(void)
 {

@@ -44,7 +44,7 @@ struct item {
 	bool in;
 };
 
-#define NR_ITEMS 700	/* three levels above the leaves at the minimum fill */
+#define NR_ITEMS 2000	/* three levels above the leaves when filled in order */
 
 struct model {
 	struct item items[NR_ITEMS];

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define SLOTS 160	/* enough for three levels of nodes */
+#define SLOTS 255	/* enough for three levels of nodes */
 
 struct slot {
 	uint64_t start, last, seq;
