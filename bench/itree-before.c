@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The interval tree as libmmn shipped it before the remove path was
- * reworked and the query descent prefetched (libmmn/itree.c at that
- * time, symbols renamed): the "before" series of the tree figures.
+ * The interval tree as libmmn shipped it before its insert and remove
+ * paths were reworked (libmmn/itree.c at that time, symbols renamed): the
+ * "tree before rework" series of the tree figures and of make bench-ir.
  *
  * An intrusive, augmented red-black interval tree.
  *
