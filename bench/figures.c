@@ -19,6 +19,8 @@
 #include "bench.h"
 #include "figures.h"
 #include "fixture.h"
+#include "index.h"
+#include "itree-before.h"
 #include "report.h"
 #include "rwcache.h"
 #include "sorted.h"
@@ -156,6 +158,7 @@ static uint64_t calibrate(uint64_t (*run)(void *ctx, uint64_t ops), void *ctx,
 
 struct ival {
 	struct mmn_itree_node node;
+	struct mmn_itree_node before;	/* in the tree as it was before its rework */
 };
 
 static void shuffle(size_t *v, size_t n, uint64_t *seed)
@@ -172,6 +175,8 @@ struct itree_ctx {
 	size_t n;
 	struct ival *iv;
 	struct mmn_itree tree;
+	struct mmn_itree before_tree;
+	struct index idx;
 	struct sorted_set set;
 	size_t *perm;		/* nodes in random order: victims of removes */
 	size_t cursor;		/* next victim */
@@ -214,6 +219,88 @@ static void itree_tree_rep(struct itree_ctx *x)
 
 		for (struct mmn_itree_node *nd = mmn_itree_iter_first(&x->tree, x->qs[j], last);
 		     nd; nd = mmn_itree_iter_next(nd, x->qs[j], last))
+			hits++;
+	}
+	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
+	x->hits = hits;
+	bench_consume(hits);
+}
+
+/* The same on the tree before its rework. */
+static void itree_before_rep(struct itree_ctx *x)
+{
+	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
+	size_t done, cursor = x->cursor;
+
+	for (done = 0; done < x->tree_ops; done += x->batch) {
+		t0 = bench_now_ns();
+		for (size_t j = 0; j < x->batch; j++)
+			itree_before_remove(&x->before_tree,
+					    &x->iv[x->perm[(cursor + j) % x->n]].before);
+		t1 = bench_now_ns();
+		for (size_t j = 0; j < x->batch; j++)
+			itree_before_insert(&x->before_tree,
+					    &x->iv[x->perm[(cursor + j) % x->n]].before);
+		t2 = bench_now_ns();
+		rm_ns += t1 - t0;
+		ins_ns += t2 - t1;
+		cursor = (cursor + x->batch) % x->n;
+	}
+	x->cursor = cursor;
+	x->rm_ns = (double)rm_ns / (double)done;
+	x->ins_ns = (double)ins_ns / (double)done;
+
+	t0 = bench_now_ns();
+	for (size_t j = 0; j < x->queries; j++) {
+		const uint64_t last = x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1;
+
+		for (struct mmn_itree_node *nd = itree_before_iter_first(&x->before_tree, x->qs[j],
+									 last);
+		     nd; nd = itree_before_iter_next(nd, x->qs[j], last))
+			hits++;
+	}
+	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
+	x->hits = hits;
+	bench_consume(hits);
+}
+
+/* The same on the interval index (libmmn/index.c). */
+static void itree_index_rep(struct itree_ctx *x)
+{
+	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
+	size_t done, cursor = x->cursor;
+	struct index_iter it;
+
+	for (done = 0; done < x->tree_ops; done += x->batch) {
+		t0 = bench_now_ns();
+		for (size_t j = 0; j < x->batch; j++) {
+			struct ival *v = &x->iv[x->perm[(cursor + j) % x->n]];
+
+			if (index_remove(&x->idx, v->node.start, v->node.last, v))
+				die("the index lost an interval");
+		}
+		t1 = bench_now_ns();
+		for (size_t j = 0; j < x->batch; j++) {
+			struct ival *v = &x->iv[x->perm[(cursor + j) % x->n]];
+
+			if (index_insert(&x->idx, v->node.start, v->node.last, v))
+				die("out of memory");
+		}
+		t2 = bench_now_ns();
+		rm_ns += t1 - t0;
+		ins_ns += t2 - t1;
+		cursor = (cursor + x->batch) % x->n;
+	}
+	x->cursor = cursor;
+	x->rm_ns = (double)rm_ns / (double)done;
+	x->ins_ns = (double)ins_ns / (double)done;
+
+	t0 = bench_now_ns();
+	for (size_t j = 0; j < x->queries; j++) {
+		const uint64_t last = x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1;
+
+		for (void *p = index_iter_first(&x->idx, &it, x->qs[j], last); p;
+		     p = index_iter_next(&it))
 			hits++;
 	}
 	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
@@ -269,6 +356,8 @@ static void fig_itree_n(const struct bench_config *c, unsigned int exp)
 {
 	double t_ins[REPORT_MAX_REPS], t_rm[REPORT_MAX_REPS], t_q[REPORT_MAX_REPS];
 	double s_ins[REPORT_MAX_REPS], s_rm[REPORT_MAX_REPS], s_q[REPORT_MAX_REPS];
+	double b_ins[REPORT_MAX_REPS], b_rm[REPORT_MAX_REPS], b_q[REPORT_MAX_REPS];
+	double i_ins[REPORT_MAX_REPS], i_rm[REPORT_MAX_REPS], i_q[REPORT_MAX_REPS];
 	uint64_t seed = c->seed + exp, total_hits = 0;
 	struct itree_ctx x = { .n = 1 };
 	struct sorted_entry *e;
@@ -303,6 +392,8 @@ static void fig_itree_n(const struct bench_config *c, unsigned int exp)
 	x.perm = xmalloc(x.n * sizeof(*x.perm));
 	x.qs = xmalloc(x.queries * sizeof(*x.qs));
 	mmn_itree_init(&x.tree);
+	itree_before_init(&x.before_tree);
+	index_init(&x.idx);
 	for (size_t i = 0; i < x.n; i++) {
 		uint64_t start = bench_rand_below(&seed, space_pages) * BENCH_PAGE;
 		uint64_t len = (1 + bench_rand_below(&seed, 32)) * BENCH_PAGE;
@@ -312,6 +403,10 @@ static void fig_itree_n(const struct bench_config *c, unsigned int exp)
 		e[i] = (struct sorted_entry){ .start = start, .last = start + len - 1,
 					      .item = &x.iv[i] };
 		mmn_itree_insert(&x.tree, &x.iv[i].node);
+		x.iv[i].before = x.iv[i].node;
+		itree_before_insert(&x.before_tree, &x.iv[i].before);
+		if (index_insert(&x.idx, start, start + len - 1, &x.iv[i]))
+			die("out of memory building an index of %zu", x.n);
 		x.perm[i] = i;
 	}
 	if (sorted_init(&x.set, x.n) || sorted_build(&x.set, e, x.n))
@@ -322,7 +417,7 @@ static void fig_itree_n(const struct bench_config *c, unsigned int exp)
 		x.qs[i] = bench_rand_below(&seed, space_pages) * BENCH_PAGE;
 
 	for (unsigned int r = 0; r < c->reps; r++) {
-		uint64_t tree_hits = 0, sorted_hits = 0;
+		uint64_t tree_hits = 0, sorted_hits = 0, before_hits = 0, index_hits = 0;
 
 		REPEAT_UNDISTURBED(1, itree_tree_rep(&x),
 				   (t_ins[r] = x.ins_ns, t_rm[r] = x.rm_ns, t_q[r] = x.q_ns,
@@ -330,6 +425,16 @@ static void fig_itree_n(const struct bench_config *c, unsigned int exp)
 		REPEAT_UNDISTURBED(1, itree_sorted_rep(&x),
 				   (s_ins[r] = x.ins_ns, s_rm[r] = x.rm_ns, s_q[r] = x.q_ns,
 				    sorted_hits = x.hits));
+		REPEAT_UNDISTURBED(1, itree_before_rep(&x),
+				   (b_ins[r] = x.ins_ns, b_rm[r] = x.rm_ns, b_q[r] = x.q_ns,
+				    before_hits = x.hits));
+		REPEAT_UNDISTURBED(1, itree_index_rep(&x),
+				   (i_ins[r] = x.ins_ns, i_rm[r] = x.rm_ns, i_q[r] = x.q_ns,
+				    index_hits = x.hits));
+		if (tree_hits != before_hits || tree_hits != index_hits)
+			die("n = %zu: the trees and the index found %llu, %llu and %llu overlaps",
+			    x.n, (unsigned long long)tree_hits, (unsigned long long)before_hits,
+			    (unsigned long long)index_hits);
 		if (tree_hits != sorted_hits)
 			die("n = %zu: the interval tree found %llu overlaps, the sorted array %llu",
 			    x.n, (unsigned long long)tree_hits, (unsigned long long)sorted_hits);
@@ -340,11 +445,15 @@ static void fig_itree_n(const struct bench_config *c, unsigned int exp)
 	f = report_figure("itree", key, "ns/op", LOWER_IS_BETTER, "insert, n=10^%u", exp);
 	report_series(f, "libmmn", t_ins, c->reps, NULL);
 	report_series(f, "sorted_array", s_ins, c->reps, NULL);
+	report_series(f, "itree_before", b_ins, c->reps, NULL);
+	report_series(f, "index", i_ins, c->reps, NULL);
 	group_mark(f);
 	snprintf(key, sizeof(key), "itree.remove.n1e%u", exp);
 	f = report_figure("itree", key, "ns/op", LOWER_IS_BETTER, "remove, n=10^%u", exp);
 	report_series(f, "libmmn", t_rm, c->reps, NULL);
 	report_series(f, "sorted_array", s_rm, c->reps, NULL);
+	report_series(f, "itree_before", b_rm, c->reps, NULL);
+	report_series(f, "index", i_rm, c->reps, NULL);
 	group_mark(f);
 	snprintf(key, sizeof(key), "itree.query.n1e%u", exp);
 	f = report_figure("itree", key, "ns/op", LOWER_IS_BETTER,
@@ -352,9 +461,12 @@ static void fig_itree_n(const struct bench_config *c, unsigned int exp)
 			  (double)total_hits / (double)(x.queries * c->reps), exp);
 	report_series(f, "libmmn", t_q, c->reps, NULL);
 	report_series(f, "sorted_array", s_q, c->reps, NULL);
+	report_series(f, "itree_before", b_q, c->reps, NULL);
+	report_series(f, "index", i_q, c->reps, NULL);
 	group_mark(f);
 
 	sorted_fini(&x.set);
+	index_fini(&x.idx);
 	free(x.qs);
 	free(x.perm);
 	free(x.iv);
@@ -363,7 +475,8 @@ static void fig_itree_n(const struct bench_config *c, unsigned int exp)
 void fig_itree(const struct bench_config *c)
 {
 	report_section("itree", "Interval tree, ns/op (baseline: sorted array, binary search"
-		       " + linear overlap scan)");
+		       " + linear overlap scan; also the tree before its rework and the"
+		       " B+-tree interval index)");
 	for (unsigned int exp = 3; exp <= c->itree_max_exp; exp++)
 		fig_itree_n(c, exp);
 }

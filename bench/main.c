@@ -5,7 +5,7 @@
  * writes the same figures as JSON. See docs/performance.md.
  *
  * Usage: mmn-bench [--quick] [--selftest] [--reps N] [--only GROUP,...]
- *                  [--json PATH] [--plot-dir DIR] [--kvm-demo FILE]
+ *                  [--json PATH] [--plot-dir DIR] [--kvm-demo FILE] [--ir FILE]
  */
 #define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
 #include "config.h"
@@ -55,7 +55,8 @@ static void usage(FILE *out)
 		"               bytes,itree,shadow,kvm_demo (default all)\n"
 		"  --json PATH  where to write the figures (default results.json)\n"
 		"  --plot-dir DIR  also write gnuplot data files there\n"
-		"  --kvm-demo FILE  kvm-demo --bench's figures, saved by make bench\n",
+		"  --kvm-demo FILE  kvm-demo --bench's figures, saved by make bench\n"
+		"  --ir FILE    make bench-ir's instruction counts, for their targets\n",
 		REPORT_MAX_REPS);
 }
 
@@ -161,6 +162,52 @@ static bool group_wanted(const char *only, const char *name)
 	return false;
 }
 
+/*
+ * The instruction counts of make bench-ir (bench/ir.txt: "DESIGN N OP
+ * INSTRUCTIONS" a line): libmmn's tree at most the kernel design's.
+ */
+static void add_ir_targets(const char *path)
+{
+	static const struct {
+		const char *op;
+		double kernel[4];	/* n = 10^3 .. 10^6 */
+	} ref[] = {
+		{ "insert", { 150, 183, 217, 251 } },
+		{ "query", { 120, 154, 189, 227 } },
+		{ "remove", { 101, 103, 103, 103 } },
+	};
+	static char text[12][96], key[12][48];
+	double v[3][4];
+	char design[32], op[16];
+	unsigned long n;
+	double ir;
+	FILE *f = path ? fopen(path, "r") : NULL;
+
+	for (unsigned int o = 0; o < 3; o++)
+		for (unsigned int e = 0; e < 4; e++)
+			v[o][e] = NAN;
+	while (f && fscanf(f, "%31s %lu %15s %lf", design, &n, op, &ir) == 4) {
+		unsigned int e = n == 1000 ? 0 : n == 10000 ? 1 : n == 100000 ? 2 :
+				 n == 1000000 ? 3 : 4;
+
+		for (unsigned int o = 0; o < 3 && e < 4; o++)
+			if (!strcmp(design, "libmmn") && !strcmp(op, ref[o].op))
+				v[o][e] = ir;
+	}
+	if (f)
+		fclose(f);
+	for (unsigned int o = 0; o < 3; o++)
+		for (unsigned int e = 0; e < 4; e++) {
+			unsigned int k = o * 4 + e;
+
+			snprintf(text[k], sizeof(text[k]),
+				 "tree %s n=10^%u: at most %.0f instructions (kernel design)",
+				 ref[o].op, e + 3, ref[o].kernel[e]);
+			snprintf(key[k], sizeof(key[k]), "itree_ir.%s.n1e%u", ref[o].op, e + 3);
+			report_target(text[k], key[k], v[o][e], ref[o].kernel[e], true, "ins");
+		}
+}
+
 static void add_targets(void)
 {
 	report_target("read_begin + read_retry, 1 thread: at most 5 ns",
@@ -176,6 +223,12 @@ static void add_targets(void)
 		      report_median("itree.insert.n1e6", "libmmn"), 400, true, "ns");
 	report_target("interval tree n=10^6, remove: at most 400 ns", "itree.remove.n1e6",
 		      report_median("itree.remove.n1e6", "libmmn"), 400, true, "ns");
+	report_target("interval index n=10^6, query: at least 2x the tree before",
+		      "itree.query.n1e6", report_median("itree.query.n1e6", "itree_before") /
+		      report_median("itree.query.n1e6", "index"), 2, false, "x");
+	report_target("interval index n=10^6, insert: at least 2x the tree before",
+		      "itree.insert.n1e6", report_median("itree.insert.n1e6", "itree_before") /
+		      report_median("itree.insert.n1e6", "index"), 2, false, "x");
 	report_target("bytes per range subscription: at most 64", "range_sub.bytes",
 		      report_median("range_sub.bytes", "libmmn"), 64, true, "B");
 	report_target("faults/s at 1000 inval/s: at least 3x rwlock", "fault.rate1000.faults_per_s",
@@ -205,7 +258,7 @@ static void add_targets(void)
 int main(int argc, char **argv)
 {
 	struct bench_config c = { .seed = 0x6d6d6e };
-	const char *json = "results.json", *plot_dir = NULL, *only = NULL;
+	const char *json = "results.json", *plot_dir = NULL, *only = NULL, *ir_path = NULL;
 	bool selftest_only = false;
 	unsigned int reps = 0;
 	struct machine m;
@@ -235,6 +288,8 @@ int main(int argc, char **argv)
 			json = argv[++i];
 		} else if (!strcmp(a, "--kvm-demo") && i + 1 < argc) {
 			c.kvm_demo_path = argv[++i];
+		} else if (!strcmp(a, "--ir") && i + 1 < argc) {
+			ir_path = argv[++i];
 		} else if (!strcmp(a, "--plot-dir") && i + 1 < argc) {
 			plot_dir = argv[++i];
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -290,6 +345,7 @@ int main(int argc, char **argv)
 	if (!group_wanted(only, "kvm_demo"))
 		report_kvm_demo("not measured: not asked for (--only)", NULL, false);
 	add_targets();
+	add_ir_targets(ir_path);
 
 	read_loadavg(m.load_after);
 	m.seconds = (double)(bench_now_ns() - t0) / 1e9;

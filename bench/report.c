@@ -54,6 +54,8 @@ static const struct {
 	{ "kernel_style", "kernel-style read side" },
 	{ "rwlock", "rwlock + sorted array" },
 	{ "sorted_array", "sorted array" },
+	{ "itree_before", "tree before rework" },
+	{ "index", "B+-tree index" },
 	{ "control", "control: nothing shared" },
 };
 

@@ -47,22 +47,6 @@ static inline void set_parent(node_t *n, node_t *p)
 	n->parent_color = (uintptr_t)p | (n->parent_color & BLACK);
 }
 
-static inline void set_black(node_t *n)
-{
-	n->parent_color |= BLACK;
-}
-
-static inline void set_red(node_t *n)
-{
-	n->parent_color &= ~(uintptr_t)BLACK;
-}
-
-static inline void copy_color(node_t *to, const node_t *from)
-{
-	to->parent_color = (to->parent_color & ~(uintptr_t)BLACK) |
-			   (from->parent_color & BLACK);
-}
-
 static inline uint64_t max_u64(uint64_t a, uint64_t b)
 {
 	return a > b ? a : b;
@@ -112,86 +96,98 @@ static inline void replace_child(struct mmn_itree *tree, node_t *p,
 }
 
 /*
- *      x              y
- *     / \            / \
- *    a   y   -->    x   c
- *       / \        / \
- *      b   c      a   b
+ * The second half of a rotation that lifts NEW above OLD, once the child
+ * links are set: NEW takes OLD's parent and colour, OLD goes under NEW
+ * with COLOR. Colours are stored whole, never read back: every caller
+ * knows them, and a store does not wait for a cold line.
  */
-static void rotate_left(struct mmn_itree *tree, node_t *x)
+static inline void rotate_links(struct mmn_itree *tree, node_t *old, node_t *new,
+				uintptr_t color)
 {
-	node_t *y = x->right, *p = parent_of(x);
+	uintptr_t pc = old->parent_color;
 
-	x->right = y->left;
-	if (y->left)
-		set_parent(y->left, x);
-	set_parent(y, p);
-	replace_child(tree, p, x, y);
-	y->left = x;
-	set_parent(x, y);
-	/* Same nodes below y now as below x before. */
-	y->subtree_last = x->subtree_last;
-	x->subtree_last = compute_last(x);
+	new->parent_color = pc;
+	old->parent_color = (uintptr_t)new | color;
+	replace_child(tree, (node_t *)(pc & ~(uintptr_t)BLACK), old, new);
+	/* Same nodes below NEW now as below OLD before. */
+	new->subtree_last = old->subtree_last;
+	old->subtree_last = compute_last(old);
 }
 
-static void rotate_right(struct mmn_itree *tree, node_t *x)
-{
-	node_t *y = x->left, *p = parent_of(x);
-
-	x->left = y->right;
-	if (y->right)
-		set_parent(y->right, x);
-	set_parent(y, p);
-	replace_child(tree, p, x, y);
-	y->right = x;
-	set_parent(x, y);
-	y->subtree_last = x->subtree_last;
-	x->subtree_last = compute_last(x);
-}
-
+/* N is red and in place, its subtree maxima are exact: restore the colours. */
 static void insert_fixup(struct mmn_itree *tree, node_t *n)
 {
-	node_t *p, *g, *u;
+	node_t *p = (node_t *)n->parent_color, *g, *u, *t;
 
-	while ((p = parent_of(n)) && is_red(p)) {
-		g = parent_of(p);	/* exists: a red node is never the root */
-		if (p == g->left) {
-			u = g->right;
-			if (is_red(u)) {
-				set_black(p);
-				set_black(u);
-				set_red(g);
-				n = g;
-				continue;
-			}
-			if (n == p->right) {
-				rotate_left(tree, p);
-				n = p;
-				p = parent_of(n);
-			}
-			set_black(p);
-			set_red(g);
-			rotate_right(tree, g);
-		} else {
-			u = g->left;
-			if (is_red(u)) {
-				set_black(p);
-				set_black(u);
-				set_red(g);
-				n = g;
-				continue;
-			}
-			if (n == p->left) {
-				rotate_right(tree, p);
-				n = p;
-				p = parent_of(n);
-			}
-			set_black(p);
-			set_red(g);
-			rotate_left(tree, g);
+	for (;;) {
+		if (!p) {
+			n->parent_color = BLACK;	/* the root */
+			return;
 		}
+		if (p->parent_color & BLACK)
+			return;
+		g = (node_t *)p->parent_color;	/* p is red: not the root */
+		u = g->right;
+		if (p != u) {
+			if (u && !(u->parent_color & BLACK)) {
+				/* Red uncle: push the red up to g. */
+				u->parent_color = (uintptr_t)g | BLACK;
+				p->parent_color = (uintptr_t)g | BLACK;
+				n = g;
+				p = parent_of(n);
+				n->parent_color = (uintptr_t)p;
+				continue;
+			}
+			t = p->right;
+			if (n == t) {
+				/* Inner child: rotate it to the outside first. */
+				t = n->left;
+				p->right = t;
+				n->left = p;
+				if (t)
+					t->parent_color = (uintptr_t)p | BLACK;
+				p->parent_color = (uintptr_t)n;
+				n->subtree_last = p->subtree_last;
+				p->subtree_last = compute_last(p);
+				p = n;
+				t = n->right;
+			}
+			g->left = t;
+			p->right = g;
+			if (t)
+				t->parent_color = (uintptr_t)g | BLACK;
+			rotate_links(tree, g, p, 0);
+			return;
+		}
+		u = g->left;
+		if (u && !(u->parent_color & BLACK)) {
+			u->parent_color = (uintptr_t)g | BLACK;
+			p->parent_color = (uintptr_t)g | BLACK;
+			n = g;
+			p = parent_of(n);
+			n->parent_color = (uintptr_t)p;
+			continue;
+		}
+		t = p->left;
+		if (n == t) {
+			t = n->right;
+			p->left = t;
+			n->right = p;
+			if (t)
+				t->parent_color = (uintptr_t)p | BLACK;
+			p->parent_color = (uintptr_t)n;
+			n->subtree_last = p->subtree_last;
+			p->subtree_last = compute_last(p);
+			p = n;
+			t = n->left;
+		}
+		g->right = t;
+		p->left = g;
+		if (t)
+			t->parent_color = (uintptr_t)g | BLACK;
+		rotate_links(tree, g, p, 0);
+		return;
 	}
-	set_black(tree->root);
 }
 
 MMN_EXPORT void mmn_itree_insert(struct mmn_itree *tree, node_t *node)
@@ -215,7 +211,10 @@ MMN_EXPORT void mmn_itree_insert(struct mmn_itree *tree, node_t *node)
 	insert_fixup(tree, node);
 }
 
-/* Recompute subtree_last from N upward; stop once a value holds. */
+/*
+ * Recompute subtree_last from N upward, N's subtree having lost nodes
+ * only; stop once a value holds (nothing above it can change then).
+ */
 static void propagate(node_t *n)
 {
 	for (; n; n = parent_of(n)) {
@@ -227,65 +226,110 @@ static void propagate(node_t *n)
 	}
 }
 
-/* X (possibly NULL) under XP carries an extra black: push it up or out. */
-static void remove_fixup(struct mmn_itree *tree, node_t *x, node_t *xp)
+/*
+ * A black leaf was removed below P: the side it was on is one black
+ * short. Push the shortage up until a red node absorbs it or a rotation
+ * ends it. Subtree maxima are exact on entry; rotations keep them so.
+ */
+static void remove_fixup(struct mmn_itree *tree, node_t *p)
 {
-	node_t *w;
+	node_t *n = NULL, *s, *near, *far;
 
-	while (x != tree->root && is_black(x)) {
-		if (x == xp->left) {
-			w = xp->right;	/* exists: x's side is one black short */
-			if (is_red(w)) {
-				set_black(w);
-				set_red(xp);
-				rotate_left(tree, xp);
-				w = xp->right;
+	for (;;) {
+		s = p->right;
+		if (n != s) {
+			/* n is p's left; its sibling s exists (it is a black taller). */
+			if (!(s->parent_color & BLACK)) {
+				/* Red sibling: rotate it above p; a black one comes next to n. */
+				near = s->left;
+				p->right = near;
+				s->left = p;
+				near->parent_color = (uintptr_t)p | BLACK;
+				rotate_links(tree, p, s, 0);
+				s = near;
 			}
-			if (is_black(w->left) && is_black(w->right)) {
-				set_red(w);
-				x = xp;
-				xp = parent_of(x);
-				continue;
+			far = s->right;
+			if (!far || (far->parent_color & BLACK)) {
+				near = s->left;
+				if (!near || (near->parent_color & BLACK)) {
+					/* Both nephews black: s turns red, p carries the shortage. */
+					s->parent_color = (uintptr_t)p;
+					if (!(p->parent_color & BLACK)) {
+						p->parent_color |= BLACK;
+						return;
+					}
+					n = p;
+					p = parent_of(n);
+					if (!p)
+						return;
+					continue;
+				}
+				/* Near nephew red: rotate it above s; s becomes the far one. */
+				far = near->right;
+				s->left = far;
+				near->right = s;
+				p->right = near;
+				if (far)
+					far->parent_color = (uintptr_t)s | BLACK;
+				near->subtree_last = s->subtree_last;
+				s->subtree_last = compute_last(s);
+				far = s;
+				s = near;
 			}
-			if (is_black(w->right)) {
-				set_black(w->left);
-				set_red(w);
-				rotate_right(tree, w);
-				w = xp->right;
-			}
-			copy_color(w, xp);
-			set_black(xp);
-			set_black(w->right);
-			rotate_left(tree, xp);
-		} else {
-			w = xp->left;
-			if (is_red(w)) {
-				set_black(w);
-				set_red(xp);
-				rotate_right(tree, xp);
-				w = xp->left;
-			}
-			if (is_black(w->left) && is_black(w->right)) {
-				set_red(w);
-				x = xp;
-				xp = parent_of(x);
-				continue;
-			}
-			if (is_black(w->left)) {
-				set_black(w->right);
-				set_red(w);
-				rotate_left(tree, w);
-				w = xp->left;
-			}
-			copy_color(w, xp);
-			set_black(xp);
-			set_black(w->left);
-			rotate_right(tree, xp);
+			/* Far nephew red: rotate s above p, which turns black. */
+			near = s->left;
+			p->right = near;
+			s->left = p;
+			if (near)
+				set_parent(near, p);
+			rotate_links(tree, p, s, BLACK);
+			far->parent_color = (uintptr_t)s | BLACK;
+			return;
 		}
-		x = tree->root;
+		s = p->left;
+		if (!(s->parent_color & BLACK)) {
+			near = s->right;
+			p->left = near;
+			s->right = p;
+			near->parent_color = (uintptr_t)p | BLACK;
+			rotate_links(tree, p, s, 0);
+			s = near;
+		}
+		far = s->left;
+		if (!far || (far->parent_color & BLACK)) {
+			near = s->right;
+			if (!near || (near->parent_color & BLACK)) {
+				s->parent_color = (uintptr_t)p;
+				if (!(p->parent_color & BLACK)) {
+					p->parent_color |= BLACK;
+					return;
+				}
+				n = p;
+				p = parent_of(n);
+				if (!p)
+					return;
+				continue;
+			}
+			far = near->left;
+			s->right = far;
+			near->left = s;
+			p->left = near;
+			if (far)
+				far->parent_color = (uintptr_t)s | BLACK;
+			near->subtree_last = s->subtree_last;
+			s->subtree_last = compute_last(s);
+			far = s;
+			s = near;
+		}
+		near = s->right;
+		p->left = near;
+		s->right = p;
+		if (near)
+			set_parent(near, p);
+		rotate_links(tree, p, s, BLACK);
+		far->parent_color = (uintptr_t)s | BLACK;
+		return;
 	}
-	if (x)
-		set_black(x);
 }
 
 #ifdef MMN_DEBUG
@@ -310,60 +354,74 @@ static inline void check_removable(const struct mmn_itree *tree, const node_t *n
 }
 #endif
 
+/*
+ * Only the removal of a black leaf unbalances the tree: a node with one
+ * child is black with a red leaf below it, which takes its place and
+ * colour; a node with two children is replaced by its successor, which
+ * has no left child, and so on recursively for the successor's place.
+ */
 MMN_EXPORT void mmn_itree_remove(struct mmn_itree *tree, node_t *z)
 {
-	node_t *p = parent_of(z), *x, *xp;
-	bool removed_black;
+	node_t *l = z->left, *r = z->right, *p, *rebalance = NULL;
+	const uintptr_t pc = z->parent_color;
+	const uint64_t z_max = z->subtree_last;
 
 	check_removable(tree, z);
+	p = (node_t *)(pc & ~(uintptr_t)BLACK);
 
-	if (!z->left || !z->right) {
-		/* At most one child: it takes z's place. */
-		x = z->left ? z->left : z->right;
-		xp = p;
-		removed_black = is_black(z);
-		if (x)
-			set_parent(x, p);
-		replace_child(tree, p, z, x);
-		propagate(p);
+	if (!l || !r) {
+		node_t *c = l ? l : r;
+
+		replace_child(tree, p, z, c);
+		if (c)
+			c->parent_color = pc;	/* red leaf under black z */
+		else if (pc & BLACK)
+			rebalance = p;
+		/* p lost z's subtree; if that did not hold p's maximum, no change. */
+		if (p && z_max >= p->subtree_last)
+			propagate(p);
 	} else {
-		/* Two children: z's successor y (leftmost on the right) moves in. */
-		node_t *y = z->right, *yp;
+		node_t *y = r, *yp = r, *c;
 
-		while (y->left)
-			y = y->left;
-		yp = parent_of(y);
-		x = y->right;
-		removed_black = is_black(y);
-
-		if (yp == z) {
-			xp = y;
+		if (r->left) {
+			/* The successor y is deeper: its right child takes its place. */
+			do {
+				yp = y;
+				y = y->left;
+			} while (y->left);
+			c = y->right;
+			yp->left = c;
+			y->right = r;
+			set_parent(r, y);
 		} else {
-			xp = yp;
-			yp->left = x;
-			if (x)
-				set_parent(x, yp);
-			y->right = z->right;
-			set_parent(z->right, y);
+			c = y->right;	/* y is z's right child and keeps its right */
 		}
-		y->left = z->left;
-		set_parent(z->left, y);
-		y->parent_color = z->parent_color;	/* z's parent and colour */
+		y->left = l;
+		set_parent(l, y);
 		replace_child(tree, p, z, y);
+		if (c)
+			c->parent_color = (uintptr_t)yp | BLACK;	/* red leaf under black y */
+		else if (y->parent_color & BLACK)
+			rebalance = yp;
+		y->parent_color = pc;
 
-		/* Below y, up to it; then y itself, whose children changed. */
-		if (yp != z) {
-			node_t *n;
+		/* Below y's new place, the nodes that lost y; then y itself. */
+		if (yp != y) {
+			for (node_t *n = yp; n != y; n = parent_of(n)) {
+				uint64_t v = compute_last(n);
 
-			for (n = yp; n != y; n = parent_of(n))
-				n->subtree_last = compute_last(n);
+				if (n->subtree_last == v)
+					break;
+				n->subtree_last = v;
+			}
 		}
 		y->subtree_last = compute_last(y);
-		propagate(p);
+		if (p && y->subtree_last != z_max)
+			propagate(p);
 	}
 
-	if (removed_black)
-		remove_fixup(tree, x, xp);
+	if (rebalance)
+		remove_fixup(tree, rebalance);
 	itree_node_clear(z);
 }
 
@@ -373,6 +431,12 @@ MMN_EXPORT void mmn_itree_remove(struct mmn_itree *tree, node_t *z)
  */
 static node_t *subtree_first(node_t *n, uint64_t start, uint64_t last)
 {
+	/*
+	 * No prefetch of the right child here: it halves the misses of the
+	 * levels that turn right, but costs two instructions a level, more
+	 * than the budget of docs/performance.md allows; the interval index
+	 * (index.c) is the answer to the misses.
+	 */
 	for (;;) {
 		if (n->left && n->left->subtree_last >= start) {
 			n = n->left;

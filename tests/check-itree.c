@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include <mmn/mmn.h>
 
@@ -95,6 +96,8 @@ static const char *check_query(struct mmn_itree *tree, const struct item *items,
 	return NULL;
 }
 
+static unsigned int count(struct mmn_itree *tree, uint64_t s, uint64_t l);
+
 static void run_sequence(uint64_t seed, unsigned int ops)
 {
 	struct item *items = calloc(NR_ITEMS, sizeof(*items));
@@ -145,6 +148,57 @@ START_TEST(random_against_model)
 {
 	/* 4 seeds x 40000 operations, each with a query and a full check. */
 	run_sequence(0x9e3779b97f4a7c15ull * (uint64_t)(_i + 1), 40000);
+}
+END_TEST
+
+/*
+ * Every node of many small trees removed in turn from the same shape: each
+ * rebalancing case of remove, on both sides, at the root and below it,
+ * with the subtree maxima checked after each removal.
+ */
+START_TEST(every_removal_of_small_trees)
+{
+	struct item items[12];
+	struct mmn_itree tree;
+	uint64_t s = 0x5eed + (uint64_t)_i;
+	const char *why;
+
+	for (unsigned int n = 1; n <= 12; n++) {
+		for (unsigned int shape = 0; shape < 150; shape++) {
+			uint64_t starts[12], lasts[12];
+
+			for (unsigned int i = 0; i < n; i++) {
+				starts[i] = test_rand_below(&s, 32);
+				lasts[i] = starts[i] + test_rand_below(&s, 16);
+			}
+			for (unsigned int victim = 0; victim < n; victim++) {
+				unsigned int left = n;
+
+				memset(items, 0, sizeof(items));
+				mmn_itree_init(&tree);
+				for (unsigned int i = 0; i < n; i++) {
+					items[i].node.start = starts[i];
+					items[i].node.last = lasts[i];
+					mmn_itree_insert(&tree, &items[i].node);
+					items[i].in_tree = true;
+				}
+				/* The victim first, then the others in a random order. */
+				for (unsigned int k = victim; left > 0; left--) {
+					mmn_itree_remove(&tree, &items[k].node);
+					items[k].in_tree = false;
+					why = itree_check(&tree);
+					ck_assert_msg(why == NULL, "n %u shape %u victim %u: %s", n,
+						      shape, victim, why);
+					ck_assert_int_eq(count(&tree, 0, UINT64_MAX), left - 1);
+					if (left > 1)
+						do
+							k = (unsigned int)test_rand_below(&s, n);
+						while (!items[k].in_tree);
+				}
+				ck_assert(mmn_itree_empty(&tree));
+			}
+		}
+	}
 }
 END_TEST
 
@@ -309,6 +363,7 @@ static Suite *itree_suite(void)
 	tc = tcase_create("model");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, random_against_model, 0, 4);
+	tcase_add_loop_test(tc, every_removal_of_small_trees, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("edges");

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An interval index with the interval tree's semantics and a shallower
+ * shape: a B+-tree of closed intervals [start, last] ordered by start,
+ * whose nodes (INDEX_FANOUT slots, 448 bytes, seven cache lines) keep per
+ * slot the largest 'last' below it. An overlap query decides each level
+ * from the lines of one node, fetched together, so at 10^6 intervals it
+ * takes about 6 dependent misses where a binary tree takes about 22.
+ *
+ * Unlike the intrusive tree, the index owns its nodes: insert allocates
+ * and may fail with -ENOMEM, leaving the index as it was; remove never
+ * allocates. No lock of its own: callers serialise writers against each
+ * other and against readers; readers may iterate side by side while no
+ * writer runs. See docs/design.md, "The interval index".
+ */
+#ifndef MMN_INDEX_H
+#define MMN_INDEX_H
+
+#include "internal.h"
+
+#include <stddef.h>
+
+#define INDEX_FANOUT	16
+#define INDEX_MAX_DEPTH	32	/* 16 * 8^31 entries: more than memory holds */
+
+struct index_node;
+
+struct index {
+	struct index_node *root;	/* NULL when empty */
+	unsigned int height;		/* levels above the leaves */
+	size_t count;			/* intervals */
+	size_t nodes;			/* allocated nodes */
+};
+
+/* Where an iteration stands: the path from the root to the current leaf. */
+struct index_iter {
+	uint64_t start, last;
+	unsigned int height;
+	struct index_node *node[INDEX_MAX_DEPTH];
+	unsigned char slot[INDEX_MAX_DEPTH];
+};
+
+#define INDEX_INIT { NULL, 0, 0, 0 }
+
+void index_init(struct index *idx);
+
+/* Free every node; the index is empty after. The items are the caller's. */
+void index_fini(struct index *idx);
+
+/*
+ * Add ITEM for [start, last] (start <= last), after any interval with an
+ * equal start. Returns 0, or -ENOMEM with the index unchanged.
+ */
+int index_insert(struct index *idx, uint64_t start, uint64_t last, void *item);
+
+/*
+ * Remove ITEM, inserted for [start, last]. Returns 0, or -ENOENT when it
+ * is not there (a debug build aborts then). Never allocates.
+ */
+int index_remove(struct index *idx, uint64_t start, uint64_t last, void *item);
+
+/*
+ * The item of the interval with the lowest start that overlaps
+ * [start, last], or NULL; index_iter_next() gives the following ones,
+ * ascending by start, equal starts in insertion order. O(log n + k).
+ * The index must not change during an iteration.
+ */
+void *index_iter_first(const struct index *idx, struct index_iter *it,
+		       uint64_t start, uint64_t last);
+void *index_iter_next(struct index_iter *it);
+
+/* Bytes of nodes the index holds. */
+size_t index_bytes(const struct index *idx);
+
+/*
+ * Check the order, the per-slot maxima, the separators, the fill and the
+ * uniform depth. Returns NULL when all hold, else a static string naming
+ * the first broken one. O(n); for tests and debug builds.
+ */
+const char *index_check(const struct index *idx);
+
+#endif /* MMN_INDEX_H */
