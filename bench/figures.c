@@ -191,165 +191,152 @@ struct itree_ctx {
 
 #define QUERY_PAGES 16
 
-/* Remove a batch of random nodes, insert them back; then the queries. */
+/*
+ * Remove a batch of random intervals, insert them back, OPS of each in
+ * all; then the queries. Always inlined into each design's repetition
+ * below, with its operations as constants, so that they are direct calls.
+ */
+typedef void itree_op_fn(struct itree_ctx *x, struct ival *v);
+typedef uint64_t itree_query_fn(struct itree_ctx *x, uint64_t start, uint64_t last);
+
+static inline __attribute__((always_inline)) void
+itree_rep(struct itree_ctx *x, size_t ops, size_t batch, itree_op_fn *rm, itree_op_fn *ins,
+	  itree_query_fn *query)
+{
+	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
+	size_t done, cursor = x->cursor;
+
+	for (done = 0; done < ops; done += batch) {
+		t0 = bench_now_ns();
+		for (size_t j = 0; j < batch; j++)
+			rm(x, &x->iv[x->perm[(cursor + j) % x->n]]);
+		t1 = bench_now_ns();
+		for (size_t j = 0; j < batch; j++)
+			ins(x, &x->iv[x->perm[(cursor + j) % x->n]]);
+		t2 = bench_now_ns();
+		rm_ns += t1 - t0;
+		ins_ns += t2 - t1;
+		cursor = (cursor + batch) % x->n;
+	}
+	x->cursor = cursor;
+	x->rm_ns = (double)rm_ns / (double)done;
+	x->ins_ns = (double)ins_ns / (double)done;
+
+	t0 = bench_now_ns();
+	for (size_t j = 0; j < x->queries; j++)
+		hits += query(x, x->qs[j], x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1);
+	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
+	x->hits = hits;
+	bench_consume(hits);
+}
+
+/* libmmn's interval tree. */
+static void tree_rm(struct itree_ctx *x, struct ival *v)
+{
+	mmn_itree_remove(&x->tree, &v->node);
+}
+
+static void tree_ins(struct itree_ctx *x, struct ival *v)
+{
+	mmn_itree_insert(&x->tree, &v->node);
+}
+
+static uint64_t tree_query(struct itree_ctx *x, uint64_t start, uint64_t last)
+{
+	uint64_t hits = 0;
+
+	for (struct mmn_itree_node *nd = mmn_itree_iter_first(&x->tree, start, last); nd;
+	     nd = mmn_itree_iter_next(nd, start, last))
+		hits++;
+	return hits;
+}
+
 static void itree_tree_rep(struct itree_ctx *x)
 {
-	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
-	size_t done, cursor = x->cursor;
-
-	for (done = 0; done < x->tree_ops; done += x->batch) {
-		t0 = bench_now_ns();
-		for (size_t j = 0; j < x->batch; j++)
-			mmn_itree_remove(&x->tree, &x->iv[x->perm[(cursor + j) % x->n]].node);
-		t1 = bench_now_ns();
-		for (size_t j = 0; j < x->batch; j++)
-			mmn_itree_insert(&x->tree, &x->iv[x->perm[(cursor + j) % x->n]].node);
-		t2 = bench_now_ns();
-		rm_ns += t1 - t0;
-		ins_ns += t2 - t1;
-		cursor = (cursor + x->batch) % x->n;
-	}
-	x->cursor = cursor;
-	x->rm_ns = (double)rm_ns / (double)done;
-	x->ins_ns = (double)ins_ns / (double)done;
-
-	t0 = bench_now_ns();
-	for (size_t j = 0; j < x->queries; j++) {
-		const uint64_t last = x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1;
-
-		for (struct mmn_itree_node *nd = mmn_itree_iter_first(&x->tree, x->qs[j], last);
-		     nd; nd = mmn_itree_iter_next(nd, x->qs[j], last))
-			hits++;
-	}
-	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
-	x->hits = hits;
-	bench_consume(hits);
+	itree_rep(x, x->tree_ops, x->batch, tree_rm, tree_ins, tree_query);
 }
 
-/* The same on the tree before its rework. */
+/* The tree before its rework. */
+static void before_rm(struct itree_ctx *x, struct ival *v)
+{
+	itree_before_remove(&x->before_tree, &v->before);
+}
+
+static void before_ins(struct itree_ctx *x, struct ival *v)
+{
+	itree_before_insert(&x->before_tree, &v->before);
+}
+
+static uint64_t before_query(struct itree_ctx *x, uint64_t start, uint64_t last)
+{
+	uint64_t hits = 0;
+
+	for (struct mmn_itree_node *nd = itree_before_iter_first(&x->before_tree, start, last);
+	     nd; nd = itree_before_iter_next(nd, start, last))
+		hits++;
+	return hits;
+}
+
 static void itree_before_rep(struct itree_ctx *x)
 {
-	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
-	size_t done, cursor = x->cursor;
-
-	for (done = 0; done < x->tree_ops; done += x->batch) {
-		t0 = bench_now_ns();
-		for (size_t j = 0; j < x->batch; j++)
-			itree_before_remove(&x->before_tree,
-					    &x->iv[x->perm[(cursor + j) % x->n]].before);
-		t1 = bench_now_ns();
-		for (size_t j = 0; j < x->batch; j++)
-			itree_before_insert(&x->before_tree,
-					    &x->iv[x->perm[(cursor + j) % x->n]].before);
-		t2 = bench_now_ns();
-		rm_ns += t1 - t0;
-		ins_ns += t2 - t1;
-		cursor = (cursor + x->batch) % x->n;
-	}
-	x->cursor = cursor;
-	x->rm_ns = (double)rm_ns / (double)done;
-	x->ins_ns = (double)ins_ns / (double)done;
-
-	t0 = bench_now_ns();
-	for (size_t j = 0; j < x->queries; j++) {
-		const uint64_t last = x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1;
-
-		for (struct mmn_itree_node *nd = itree_before_iter_first(&x->before_tree, x->qs[j],
-									 last);
-		     nd; nd = itree_before_iter_next(nd, x->qs[j], last))
-			hits++;
-	}
-	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
-	x->hits = hits;
-	bench_consume(hits);
+	itree_rep(x, x->tree_ops, x->batch, before_rm, before_ins, before_query);
 }
 
-/* The same on the interval index (libmmn/index.c). */
+/* The interval index (libmmn/index.c). */
+static void index_rm(struct itree_ctx *x, struct ival *v)
+{
+	if (index_remove(&x->idx, v->node.start, v->node.last, v))
+		die("the index lost an interval");
+}
+
+static void index_ins(struct itree_ctx *x, struct ival *v)
+{
+	if (index_insert(&x->idx, v->node.start, v->node.last, v))
+		die("out of memory");
+}
+
+static uint64_t index_query(struct itree_ctx *x, uint64_t start, uint64_t last)
+{
+	struct index_iter it;
+	uint64_t hits = 0;
+
+	for (void *p = index_iter_first(&x->idx, &it, start, last); p; p = index_iter_next(&it))
+		hits++;
+	return hits;
+}
+
 static void itree_index_rep(struct itree_ctx *x)
 {
-	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
-	size_t done, cursor = x->cursor;
-	struct index_iter it;
-
-	for (done = 0; done < x->tree_ops; done += x->batch) {
-		t0 = bench_now_ns();
-		for (size_t j = 0; j < x->batch; j++) {
-			struct ival *v = &x->iv[x->perm[(cursor + j) % x->n]];
-
-			if (index_remove(&x->idx, v->node.start, v->node.last, v))
-				die("the index lost an interval");
-		}
-		t1 = bench_now_ns();
-		for (size_t j = 0; j < x->batch; j++) {
-			struct ival *v = &x->iv[x->perm[(cursor + j) % x->n]];
-
-			if (index_insert(&x->idx, v->node.start, v->node.last, v))
-				die("out of memory");
-		}
-		t2 = bench_now_ns();
-		rm_ns += t1 - t0;
-		ins_ns += t2 - t1;
-		cursor = (cursor + x->batch) % x->n;
-	}
-	x->cursor = cursor;
-	x->rm_ns = (double)rm_ns / (double)done;
-	x->ins_ns = (double)ins_ns / (double)done;
-
-	t0 = bench_now_ns();
-	for (size_t j = 0; j < x->queries; j++) {
-		const uint64_t last = x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1;
-
-		for (void *p = index_iter_first(&x->idx, &it, x->qs[j], last); p;
-		     p = index_iter_next(&it))
-			hits++;
-	}
-	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
-	x->hits = hits;
-	bench_consume(hits);
+	itree_rep(x, x->tree_ops, x->batch, index_rm, index_ins, index_query);
 }
 
-/* The same on the sorted array, with fewer updates when n is large. */
+/* The sorted array, with fewer updates when n is large. */
+static void sorted_rm(struct itree_ctx *x, struct ival *v)
+{
+	if (sorted_remove(&x->set, v->node.start, v))
+		die("sorted array lost an entry");
+}
+
+static void sorted_ins(struct itree_ctx *x, struct ival *v)
+{
+	if (sorted_insert(&x->set, v->node.start, v->node.last, v))
+		die("out of memory");
+}
+
+static uint64_t sorted_query(struct itree_ctx *x, uint64_t start, uint64_t last)
+{
+	uint64_t hits = 0;
+
+	for (size_t k = sorted_first(&x->set, start, last); k < x->set.n;
+	     k = sorted_next(&x->set, k + 1, start, last))
+		hits++;
+	return hits;
+}
+
 static void itree_sorted_rep(struct itree_ctx *x)
 {
-	const size_t sbatch = x->batch < x->sorted_ops ? x->batch : x->sorted_ops;
-	uint64_t rm_ns = 0, ins_ns = 0, t0, t1, t2, hits = 0;
-	size_t done, cursor = x->cursor;
-
-	for (done = 0; done < x->sorted_ops; done += sbatch) {
-		t0 = bench_now_ns();
-		for (size_t j = 0; j < sbatch; j++) {
-			struct ival *v = &x->iv[x->perm[(cursor + j) % x->n]];
-
-			if (sorted_remove(&x->set, v->node.start, v))
-				die("sorted array lost an entry");
-		}
-		t1 = bench_now_ns();
-		for (size_t j = 0; j < sbatch; j++) {
-			struct ival *v = &x->iv[x->perm[(cursor + j) % x->n]];
-
-			if (sorted_insert(&x->set, v->node.start, v->node.last, v))
-				die("out of memory");
-		}
-		t2 = bench_now_ns();
-		rm_ns += t1 - t0;
-		ins_ns += t2 - t1;
-		cursor = (cursor + sbatch) % x->n;
-	}
-	x->cursor = cursor;
-	x->rm_ns = (double)rm_ns / (double)done;
-	x->ins_ns = (double)ins_ns / (double)done;
-
-	t0 = bench_now_ns();
-	for (size_t j = 0; j < x->queries; j++) {
-		const uint64_t last = x->qs[j] + QUERY_PAGES * BENCH_PAGE - 1;
-
-		for (size_t k = sorted_first(&x->set, x->qs[j], last); k < x->set.n;
-		     k = sorted_next(&x->set, k + 1, x->qs[j], last))
-			hits++;
-	}
-	x->q_ns = (double)(bench_now_ns() - t0) / (double)x->queries;
-	x->hits = hits;
-	bench_consume(hits);
+	itree_rep(x, x->sorted_ops, x->batch < x->sorted_ops ? x->batch : x->sorted_ops,
+		  sorted_rm, sorted_ins, sorted_query);
 }
 
 static void fig_itree_n(const struct bench_config *c, unsigned int exp)
