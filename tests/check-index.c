@@ -52,36 +52,6 @@ struct model {
 	struct index idx;
 };
 
-static void random_interval(uint64_t *seed, uint64_t *start, uint64_t *last)
-{
-	uint64_t s, len;
-
-	switch (test_rand_below(seed, 5)) {
-	case 0:		/* crowded near 0: duplicates and nestings */
-		s = test_rand_below(seed, 64);
-		len = test_rand_below(seed, 8);
-		break;
-	case 1:		/* huge, anywhere */
-		s = test_rand(seed);
-		len = test_rand(seed) >> test_rand_below(seed, 64);
-		break;
-	case 2:		/* the whole space */
-		s = 0;
-		len = UINT64_MAX;
-		break;
-	case 3:		/* near the top */
-		s = UINT64_MAX - test_rand_below(seed, 64);
-		len = test_rand_below(seed, 64);
-		break;
-	default:	/* page-like ranges in a 1 TiB space */
-		s = test_rand_below(seed, 1ull << 28) << 12;
-		len = (test_rand_below(seed, 512) << 12) + 0xfff;
-		break;
-	}
-	*start = s;
-	*last = len > UINT64_MAX - s ? UINT64_MAX : s + len;
-}
-
 static int cmp_item(const void *a, const void *b)
 {
 	const struct item *x = *(struct item *const *)a, *y = *(struct item *const *)b;
@@ -123,7 +93,7 @@ static void check_all(struct model *m, uint64_t *seed, const char *after)
 	for (int q = 0; q < 3; q++) {
 		uint64_t s, l;
 
-		random_interval(seed, &s, &l);
+		test_random_interval(seed, &s, &l);
 		why = check_query(m, s, l);
 		ck_assert_msg(why == NULL, "after %s: query [%#" PRIx64 ", %#" PRIx64 "]: %s",
 			      after, s, l, why);
@@ -183,7 +153,7 @@ START_TEST(random_against_model)
 
 		/* Grow to full first, then churn, then drain. */
 		if (!it->in && (op < 3000 || test_rand_below(&seed, 2))) {
-			random_interval(&seed, &it->start, &it->last);
+			test_random_interval(&seed, &it->start, &it->last);
 			model_insert(&m, i, test_rand_below(&seed, 4) == 0 ?
 				     1 + test_rand_below(&seed, 3) : 0, &seed);
 			check_all(&m, &seed, "insert");

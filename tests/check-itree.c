@@ -23,41 +23,6 @@ struct item {
 
 #define NR_ITEMS 512
 
-/* Intervals of every shape the tree must handle. */
-static void random_interval(uint64_t *seed, uint64_t *start, uint64_t *last)
-{
-	uint64_t s, len;
-
-	switch (test_rand_below(seed, 6)) {
-	case 0:		/* tiny, crowded near 0: many duplicates and nestings */
-		s = test_rand_below(seed, 64);
-		len = test_rand_below(seed, 8);
-		break;
-	case 1:		/* a point */
-		s = test_rand_below(seed, 128);
-		len = 0;
-		break;
-	case 2:		/* huge, anywhere, possibly reaching the top */
-		s = test_rand(seed);
-		len = test_rand(seed) >> test_rand_below(seed, 64);
-		break;
-	case 3:		/* the whole space */
-		s = 0;
-		len = UINT64_MAX;
-		break;
-	case 4:		/* near the top */
-		s = UINT64_MAX - test_rand_below(seed, 64);
-		len = test_rand_below(seed, 64);
-		break;
-	default:	/* page-like ranges in a 1 TiB space */
-		s = test_rand_below(seed, 1ull << 28) << 12;
-		len = (test_rand_below(seed, 512) << 12) + 0xfff;
-		break;
-	}
-	*start = s;
-	*last = len > UINT64_MAX - s ? UINT64_MAX : s + len;
-}
-
 /* Compare one query with the model; returns NULL or what went wrong. */
 static const char *check_query(struct mmn_itree *tree, const struct item *items,
 			       uint64_t qs, uint64_t ql)
@@ -117,7 +82,7 @@ static void run_sequence(uint64_t seed, unsigned int ops)
 			ck_assert_msg(!itree_node_linked(&it->node),
 				      "seed %" PRIu64 " op %u: removed node still linked", seed, op);
 		} else {
-			random_interval(&s, &it->node.start, &it->node.last);
+			test_random_interval(&s, &it->node.start, &it->node.last);
 			mmn_itree_insert(&tree, &it->node);
 			it->in_tree = true;
 			ck_assert_msg(itree_node_linked(&it->node),
@@ -126,7 +91,7 @@ static void run_sequence(uint64_t seed, unsigned int ops)
 		why = itree_check(&tree);
 		ck_assert_msg(why == NULL, "seed %" PRIu64 " op %u: %s", seed, op, why);
 
-		random_interval(&s, &qs, &ql);
+		test_random_interval(&s, &qs, &ql);
 		why = check_query(&tree, items, qs, ql);
 		ck_assert_msg(why == NULL, "seed %" PRIu64 " op %u: %s", seed, op, why);
 	}

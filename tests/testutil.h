@@ -33,6 +33,41 @@ static inline uint64_t test_rand_below(uint64_t *s, uint64_t n)
 	return test_rand(s) % n;
 }
 
+/* Closed intervals of every shape an interval structure must handle. */
+static inline void test_random_interval(uint64_t *seed, uint64_t *start, uint64_t *last)
+{
+	uint64_t s, len;
+
+	switch (test_rand_below(seed, 6)) {
+	case 0:		/* tiny, crowded near 0: many duplicates and nestings */
+		s = test_rand_below(seed, 64);
+		len = test_rand_below(seed, 8);
+		break;
+	case 1:		/* a point */
+		s = test_rand_below(seed, 128);
+		len = 0;
+		break;
+	case 2:		/* huge, anywhere, possibly reaching the top */
+		s = test_rand(seed);
+		len = test_rand(seed) >> test_rand_below(seed, 64);
+		break;
+	case 3:		/* the whole space */
+		s = 0;
+		len = UINT64_MAX;
+		break;
+	case 4:		/* near the top */
+		s = UINT64_MAX - test_rand_below(seed, 64);
+		len = test_rand_below(seed, 64);
+		break;
+	default:	/* page-like ranges in a 1 TiB space */
+		s = test_rand_below(seed, 1ull << 28) << 12;
+		len = (test_rand_below(seed, 512) << 12) + 0xfff;
+		break;
+	}
+	*start = s;
+	*last = len > UINT64_MAX - s ? UINT64_MAX : s + len;
+}
+
 /*
  * Threads never assert: they record the first failure here and the main
  * thread asserts after join.
