@@ -464,3 +464,61 @@ int vu_get_vring_base(struct vu_frontend *f, uint32_t index, uint16_t *base)
 		*base = (uint16_t)out.state.num;
 	return r;
 }
+
+int vu_ring_start(struct vu_frontend *f, struct vu_ring *r)
+{
+	struct vu_vring_addr a = { .index = r->index, .desc = r->desc, .used = r->used,
+				   .avail = r->avail };
+	int e;
+
+	if ((e = vu_set_vring_num(f, r->index, r->num)) ||
+	    (e = vu_set_vring_base(f, r->index, r->base)) || (e = vu_set_vring_addr(f, &a)) ||
+	    (e = vu_set_vring_kick(f, r->index, r->kick_fd)) ||
+	    (e = vu_set_vring_call(f, r->index, r->call_fd)) ||
+	    (e = vu_set_vring_enable(f, r->index, true)))
+		return e;
+	r->started = true;
+	return 0;
+}
+
+/* Parked: the three parts of a queue of up to 64 entries in 4 KiB. */
+#define PARK_AVAIL	1024u
+#define PARK_USED	2048u
+
+int vu_ring_stop(struct vu_frontend *f, struct vu_ring *r, uint64_t park)
+{
+	struct vu_vring_addr a = { .index = r->index, .desc = park, .avail = park + PARK_AVAIL,
+				   .used = park + PARK_USED };
+	const volatile uint16_t *used_idx = (const volatile uint16_t *)(uintptr_t)(r->used + 2);
+	long long deadline;
+	uint16_t base;
+	int e;
+
+	if (!r->started)
+		return 0;
+	if (r->num > 64)
+		return -EINVAL;
+	e = vu_get_vring_base(f, r->index, &base);
+	if (e)
+		return e;
+	r->started = false;
+	r->base = base;
+	/*
+	 * The backend dropped its call fd with the ring, so nothing signals the
+	 * last completions: watch the used index, briefly, within the deadline.
+	 */
+	deadline = now_ms() + f->timeout_ms;
+	while (__atomic_load_n(used_idx, __ATOMIC_ACQUIRE) != base) {
+		if (now_ms() >= deadline) {
+			pthread_mutex_lock(&f->lock);
+			fail(f, VU_GET_VRING_BASE, "requests still in flight %u ms after the "
+			     "ring stopped (used index %u, base %u)", f->timeout_ms,
+			     (unsigned int)*used_idx, base);
+			breakdown(f);
+			pthread_mutex_unlock(&f->lock);
+			return -ETIMEDOUT;
+		}
+		poll(NULL, 0, 1);
+	}
+	return vu_set_vring_addr(f, &a);
+}

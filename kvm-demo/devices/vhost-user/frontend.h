@@ -79,4 +79,29 @@ int vu_set_vring_enable(struct vu_frontend *f, uint32_t index, bool on);
 /* Stops the ring; BASE: the next available index the backend would take. */
 int vu_get_vring_base(struct vu_frontend *f, uint32_t index, uint16_t *base);
 
+/*
+ * One ring as the backend sees it. Addresses are the frontend's own
+ * (a vhost-user backend translates them through the regions' uaddr).
+ */
+struct vu_ring {
+	uint32_t index;
+	uint32_t num;			/* queue size */
+	uint64_t desc, avail, used;	/* where the ring lives now */
+	int kick_fd, call_fd;		/* eventfds; the backend gets copies */
+	uint16_t base;			/* the available index to start from */
+	bool started;
+};
+
+/* SET_VRING_NUM, _BASE (R->base), _ADDR, _KICK, _CALL, then _ENABLE. */
+int vu_ring_start(struct vu_frontend *f, struct vu_ring *r);
+/*
+ * Stop R where it is: GET_VRING_BASE (the backend takes no more
+ * requests), then wait, within the timeout, until the used index in
+ * shared memory reaches that base (every request taken is complete), then
+ * point the stopped ring at PARK, 4 KiB inside a region the backend keeps,
+ * so that no region the ring was in stays referenced. R->base is where
+ * vu_ring_start() resumes.
+ */
+int vu_ring_stop(struct vu_frontend *f, struct vu_ring *r, uint64_t park);
+
 #endif
