@@ -20,6 +20,7 @@
 #define KD_BLK_PORT_STATUS	0x564	/* in32: outcome of the last setup */
 #define KD_BLK_PORT_KICK	0x568	/* out16: queue index; an ioeventfd */
 #define KD_BLK_PORT_PRESENT	0x56c	/* in32: 1 if a disk is attached */
+#define KD_BLK_PORT_SUM		0x570	/* out32 x3: checksum low, high, chunks it covers */
 
 #define KD_BLK_QUEUE_SIZE	64u	/* the ring's size: fixed */
 
@@ -50,6 +51,25 @@ struct kd_blk_req {
 	uint32_t reserved;
 	uint64_t sector;
 };
+
+/*
+ * The guest's test: between self-test passes it writes one chunk (at most
+ * KD_BLK_QD requests in flight), reads it back and verifies it, chunk
+ * after chunk around the disk. At the end it reports the checksum of what
+ * the disk must hold: kd_blk_combine() over each chunk's kd_vdev_fnv1a(),
+ * first chunk first, over the chunks written so far (0 when the disk
+ * failed: nothing to verify). Only the first KD_BLK_MAX_CHUNKS take part.
+ */
+#define KD_BLK_CHUNK		(1u << 20)
+#define KD_BLK_QD		8u
+#define KD_BLK_MAX_CHUNKS	1024u
+
+static inline uint64_t kd_blk_combine(uint64_t h, uint64_t digest)
+{
+	for (unsigned int i = 0; i < 8; i++)
+		h = (h ^ (uint8_t)(digest >> (8 * i))) * 0x100000001b3ull;
+	return h;
+}
 
 /* The pattern written to sector S on pass P: each 8-byte word says where it is. */
 static inline uint64_t kd_blk_word(uint64_t pass, uint64_t sector, unsigned int word)
