@@ -55,7 +55,8 @@ static uint64_t digest[KD_BLK_MAX_CHUNKS];
 /* Set the ring up at BASE; returns a KD_BLK_E_*. */
 static uint32_t setup(uint64_t base)
 {
-	volatile struct kd_blk_setup *q = (volatile struct kd_blk_setup *)(base + 0x1800);
+	/* The setup block is found by page number: it starts a page. */
+	volatile struct kd_blk_setup *q = (volatile struct kd_blk_setup *)(base + 0x1000);
 	volatile uint8_t *p = (volatile uint8_t *)base;
 	uint32_t status;
 
@@ -64,13 +65,13 @@ static uint32_t setup(uint64_t base)
 	desc = (volatile struct kd_vring_desc *)base;
 	avail = (volatile struct kd_vring_avail *)(base + 0x400);
 	used = (volatile struct kd_vring_used *)(base + 0x800);
-	slots = (volatile struct slot *)(base + 0x1000);
+	slots = (volatile struct slot *)(base + 0x1800);
 	avail_idx = used_seen = 0;
 	q->queue_size = QS;
 	q->desc_gpa = base;
 	q->avail_gpa = base + 0x400;
 	q->used_gpa = base + 0x800;
-	outl(KD_BLK_PORT_SETUP, (uint32_t)((base + 0x1800) / PAGE));
+	outl(KD_BLK_PORT_SETUP, (uint32_t)((base + 0x1000) / PAGE));
 	status = inl(KD_BLK_PORT_STATUS);
 	capacity = q->capacity;
 	return status;

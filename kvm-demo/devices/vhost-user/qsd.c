@@ -58,6 +58,8 @@ int qsd_start(struct qsd *q, const char *image, char *err, size_t errlen)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Its own process group: a ^C at the terminal is kvm-demo's to handle. */
+		setpgid(0, 0);
 		execvp(prog, argv);
 		child_errno = errno;
 		if (write(pipefd[1], &child_errno, sizeof(child_errno)) < 0)
