@@ -28,6 +28,7 @@
 #include "guest/abi.h"
 #include "guest/blk-abi.h"
 #include "vhost-user-fake.h"
+#include "vu-disk.h"
 
 #define SHORT_MS 200u	/* the frontend's reply timeout in these tests */
 
@@ -217,135 +218,32 @@ START_TEST(no_socket)
 END_TEST
 
 
-/* ---- qemu-storage-daemon itself: a userspace ring over a memfd ---- */
+/* ---- qemu-storage-daemon itself (tests/vu-disk.c drives it) ---- */
 
-#define MEM_SIZE	(2u << 20)
-#define IMG_SECTORS	32768u		/* 16 MiB */
-#define GPA_BASE	0x100000000ull	/* where "guest" memory sits */
-#define PARK_GPA	0xfffff000000ull
-#define RING_OFF	0u		/* desc; avail at +1 KiB, used at +2 KiB */
-#define BUF_OFF		0x10000u
-
-struct disk {
-	struct qsd q;
-	struct vu_frontend f;
-	char image[64];
-	int memfd, parkfd;
-	uint8_t *mem, *park;
-	struct vu_mem_region region, park_region;
-	struct vu_ring ring;
-	uint16_t avail_idx, used_seen;
-};
-
-static uint64_t hva(struct disk *d, uint64_t off)
+static bool disk_open(struct vu_disk *d)
 {
-	return (uint64_t)(uintptr_t)(d->mem + off);
-}
+	char err[256];
 
-static void place_ring(struct disk *d)
-{
-	d->ring.desc = hva(d, RING_OFF);
-	d->ring.avail = hva(d, RING_OFF + 1024);
-	d->ring.used = hva(d, RING_OFF + 2048);
-}
-
-static int map_memfd(size_t size, uint8_t **p)
-{
-	int fd = memfd_create("check-vhost-user", MFD_CLOEXEC);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
-	*p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ck_assert(*p != MAP_FAILED);
-	return fd;
-}
-
-static bool disk_open(struct disk *d)
-{
-	char err[256], dir[] = "/tmp/check-vhost-user.XXXXXX";
-	uint8_t cfg[8];
-	uint64_t cap = 0;
-	int fd;
-
-	if (access("/usr/bin/qemu-storage-daemon", X_OK) && !getenv("KD_QSD")) {
+	if (!vu_disk_available()) {
 		fprintf(stderr, "check-vhost-user: no qemu-storage-daemon: its tests skipped\n");
 		return false;
 	}
-	memset(d, 0, sizeof(*d));
-	ck_assert(mkdtemp(dir));
-	snprintf(d->image, sizeof(d->image), "%s/disk.img", dir);
-	fd = open(d->image, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)IMG_SECTORS * KD_BLK_SECTOR), 0);
-	close(fd);
-	ck_assert_msg(qsd_start(&d->q, d->image, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_int_eq(vu_connect(&d->f, d->q.socket, 2000, 10000), 0);
-	ck_assert_int_eq(vu_handshake(&d->f, 0), 0);
-	ck_assert_int_eq(vu_get_config(&d->f, 0, cfg, sizeof(cfg)), 0);
-	for (unsigned int i = 0; i < 8; i++)
-		cap |= (uint64_t)cfg[i] << (8 * i);
-	ck_assert_uint_eq(cap, IMG_SECTORS);
-
-	d->memfd = map_memfd(MEM_SIZE, &d->mem);
-	d->parkfd = map_memfd(4096, &d->park);
-	d->region = (struct vu_mem_region){ .gpa = GPA_BASE, .size = MEM_SIZE,
-					    .uaddr = hva(d, 0) };
-	d->park_region = (struct vu_mem_region){ .gpa = PARK_GPA, .size = 4096,
-						 .uaddr = (uint64_t)(uintptr_t)d->park };
-	ck_assert_int_eq(vu_add_mem_reg(&d->f, &d->park_region, d->parkfd), 0);
-	ck_assert_int_eq(vu_add_mem_reg(&d->f, &d->region, d->memfd), 0);
-	d->ring.num = KD_BLK_QUEUE_SIZE;
-	d->ring.kick_fd = eventfd(0, EFD_CLOEXEC);
-	d->ring.call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	place_ring(d);
-	ck_assert_int_eq(vu_ring_start(&d->f, &d->ring), 0);
+	ck_assert_msg(vu_disk_open(d, err, sizeof(err)) == 0, "%s", err);
 	return true;
 }
 
-/*
- * One request of TYPE on SECTORS sectors at SECTOR with data at BUF_OFF,
- * waited for through the call eventfd; returns the status byte.
- */
-static int disk_io(struct disk *d, uint32_t type, uint64_t sector, uint32_t sectors)
+static void fill(struct vu_disk *d, uint64_t pass, uint64_t sector, uint32_t sectors)
 {
-	struct kd_vring_desc *desc = (void *)(uintptr_t)d->ring.desc;
-	struct kd_vring_avail *avail = (void *)(uintptr_t)d->ring.avail;
-	struct kd_vring_used *used = (void *)(uintptr_t)d->ring.used;
-	struct kd_blk_req *req = (void *)(d->mem + BUF_OFF - 64);
-	uint8_t *status = d->mem + BUF_OFF - 32;
-	struct pollfd p = { .fd = d->ring.call_fd, .events = POLLIN };
-	uint64_t v = 1;
-
-	*req = (struct kd_blk_req){ .type = type, .sector = sector };
-	*status = 0xff;
-	desc[0] = (struct kd_vring_desc){ GPA_BASE + BUF_OFF - 64, 16, KD_VRING_F_NEXT, 1 };
-	desc[1] = (struct kd_vring_desc){ GPA_BASE + BUF_OFF, sectors * KD_BLK_SECTOR,
-					  KD_VRING_F_NEXT | (type == KD_BLK_T_IN ? KD_VRING_F_WRITE : 0), 2 };
-	desc[2] = (struct kd_vring_desc){ GPA_BASE + BUF_OFF - 32, 1, KD_VRING_F_WRITE, 0 };
-	avail->ring[d->avail_idx % KD_BLK_QUEUE_SIZE] = 0;
-	__atomic_store_n(&avail->idx, (uint16_t)++d->avail_idx, __ATOMIC_RELEASE);
-	ck_assert_int_eq(write(d->ring.kick_fd, &v, sizeof(v)), sizeof(v));
-	while (__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) == d->used_seen) {
-		ck_assert_msg(poll(&p, 1, 5000) == 1, "no completion within 5 s");
-		while (read(d->ring.call_fd, &v, sizeof(v)) > 0)
-			;
-	}
-	d->used_seen++;
-	return *status;
-}
-
-static void fill(struct disk *d, uint64_t pass, uint64_t sector, uint32_t sectors)
-{
-	uint64_t *w = (uint64_t *)(d->mem + BUF_OFF);
+	uint64_t *w = (uint64_t *)(d->mem + VU_DISK_BUF);
 
 	for (uint32_t s = 0; s < sectors; s++)
 		for (unsigned int i = 0; i < KD_BLK_SECTOR / 8; i++)
 			w[s * 64 + i] = kd_blk_word(pass, sector + s, i);
 }
 
-static bool holds(struct disk *d, uint64_t pass, uint64_t sector, uint32_t sectors)
+static bool holds(struct vu_disk *d, uint64_t pass, uint64_t sector, uint32_t sectors)
 {
-	const uint64_t *w = (const uint64_t *)(d->mem + BUF_OFF);
+	const uint64_t *w = (const uint64_t *)(d->mem + VU_DISK_BUF);
 
 	for (uint32_t s = 0; s < sectors; s++)
 		for (unsigned int i = 0; i < KD_BLK_SECTOR / 8; i++)
@@ -354,38 +252,28 @@ static bool holds(struct disk *d, uint64_t pass, uint64_t sector, uint32_t secto
 	return true;
 }
 
-static void disk_close(struct disk *d)
+/* One request, waited for; returns its status byte. */
+static int disk_io(struct vu_disk *d, uint32_t type, uint64_t sector, uint32_t sectors)
 {
-	char dir[64];
-
-	vu_close(&d->f);
-	ck_assert_int_eq(qsd_stop(&d->q, 5000), 0);
-	close(d->ring.kick_fd);
-	close(d->ring.call_fd);
-	munmap(d->mem, MEM_SIZE);
-	munmap(d->park, 4096);
-	close(d->memfd);
-	close(d->parkfd);
-	unlink(d->image);
-	snprintf(dir, sizeof(dir), "%s", d->image);
-	*strrchr(dir, '/') = 0;
-	rmdir(dir);
+	vu_disk_queue(d, 0, type, sector, sectors * KD_BLK_SECTOR, VU_DISK_BUF);
+	ck_assert_int_eq(vu_disk_run(d, 5000), 0);
+	return vu_disk_status(d, 0);
 }
 
 START_TEST(qsd_write_read)
 {
-	struct disk d;
+	struct vu_disk d;
 
 	if (!disk_open(&d))
 		return;
 	fill(&d, 1, 100, 8);
 	ck_assert_int_eq(disk_io(&d, KD_BLK_T_OUT, 100, 8), KD_BLK_S_OK);
-	memset(d.mem + BUF_OFF, 0, 8 * KD_BLK_SECTOR);
+	memset(d.mem + VU_DISK_BUF, 0, 8 * KD_BLK_SECTOR);
 	ck_assert_int_eq(disk_io(&d, KD_BLK_T_IN, 100, 8), KD_BLK_S_OK);
 	ck_assert(holds(&d, 1, 100, 8));
 	/* Past the end: the backend's error status, not a crash. */
-	ck_assert_int_eq(disk_io(&d, KD_BLK_T_IN, IMG_SECTORS, 1), KD_BLK_S_IOERR);
-	disk_close(&d);
+	ck_assert_int_eq(disk_io(&d, KD_BLK_T_IN, VU_DISK_SECTORS, 1), KD_BLK_S_IOERR);
+	vu_disk_close(&d);
 }
 END_TEST
 
@@ -397,40 +285,26 @@ END_TEST
  */
 START_TEST(qsd_move_region)
 {
-	struct disk d;
-	uint8_t *old;
-	int oldfd;
+	struct vu_disk d;
 
 	if (!disk_open(&d))
 		return;
 	fill(&d, 2, 7, 4);
 	ck_assert_int_eq(disk_io(&d, KD_BLK_T_OUT, 7, 4), KD_BLK_S_OK);
 	for (unsigned int round = 0; round < 3; round++) {
-		ck_assert_int_eq(vu_ring_stop(&d.f, &d.ring, d.park_region.uaddr), 0);
+		ck_assert_int_eq(vu_disk_move(&d, NULL, NULL), 0);
 		ck_assert_uint_eq(d.ring.base, d.avail_idx);
-		ck_assert_int_eq(vu_rem_mem_reg(&d.f, &d.region, d.memfd), 0);
-		old = d.mem;
-		oldfd = d.memfd;
-		d.memfd = map_memfd(MEM_SIZE, &d.mem);
-		memcpy(d.mem, old, MEM_SIZE);
-		/* The old memory is gone: a backend still using it would fault. */
-		munmap(old, MEM_SIZE);
-		close(oldfd);
-		d.region.uaddr = hva(&d, 0);
-		ck_assert_int_eq(vu_add_mem_reg(&d.f, &d.region, d.memfd), 0);
-		place_ring(&d);
-		ck_assert_int_eq(vu_ring_start(&d.f, &d.ring), 0);
-		memset(d.mem + BUF_OFF, 0, 4 * KD_BLK_SECTOR);
+		memset(d.mem + VU_DISK_BUF, 0, 4 * KD_BLK_SECTOR);
 		ck_assert_int_eq(disk_io(&d, KD_BLK_T_IN, 7, 4), KD_BLK_S_OK);
 		ck_assert(holds(&d, 2, 7, 4));
 	}
-	disk_close(&d);
+	vu_disk_close(&d);
 }
 END_TEST
 
 START_TEST(qsd_killed)
 {
-	struct disk d;
+	struct vu_disk d;
 	uint16_t base;
 
 	if (!disk_open(&d))
@@ -440,7 +314,7 @@ START_TEST(qsd_killed)
 	ck_assert_int_lt(vu_get_vring_base(&d.f, 0, &base), 0);
 	ck_assert(vu_broken(&d.f));
 	ck_assert_int_eq(qsd_alive(&d.q), 0);
-	disk_close(&d);
+	vu_disk_close(&d);
 }
 END_TEST
 
