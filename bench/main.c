@@ -38,6 +38,7 @@ static const struct {
 	{ "bytes", fig_bytes },
 	{ "itree", fig_itree },
 	{ "shadow", fig_shadow },
+	{ "vhost_user", fig_vhost_user },
 	/* Read from kvm-demo --bench's output: measured before mmn-bench ran. */
 	{ "kvm_demo", fig_kvm_demo },
 };
@@ -52,7 +53,7 @@ static void usage(FILE *out)
 		"  --selftest   only check that the baselines agree with libmmn\n"
 		"  --reps N     repetitions per figure (default 7, quick 3; at most %d)\n"
 		"  --only LIST  groups to measure: readside,fault,invalidate,insert_remove,\n"
-		"               bytes,itree,shadow,kvm_demo (default all)\n"
+		"               bytes,itree,shadow,vhost_user,kvm_demo (default all)\n"
 		"  --json PATH  where to write the figures (default results.json)\n"
 		"  --plot-dir DIR  also write gnuplot data files there\n"
 		"  --kvm-demo FILE  kvm-demo --bench's figures, saved by make bench\n"

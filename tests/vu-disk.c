@@ -175,17 +175,18 @@ int vu_disk_run(struct vu_disk *d, int timeout_ms)
 	return 0;
 }
 
-int vu_disk_move(struct vu_disk *d, uint64_t *stopped_ns, uint64_t *total_ns)
+int vu_disk_let_go(struct vu_disk *d)
 {
-	uint64_t t0 = now_ns();
-	uint8_t *old = d->mem;
-	int oldfd = d->memfd, e;
+	int e = vu_ring_stop(&d->f, &d->ring, d->park_region.uaddr);
 
-	if ((e = vu_ring_stop(&d->f, &d->ring, d->park_region.uaddr)) ||
-	    (e = vu_rem_mem_reg(&d->f, &d->region, d->memfd)))
-		return e;
-	if (stopped_ns)
-		*stopped_ns = now_ns() - t0;
+	return e ? e : vu_rem_mem_reg(&d->f, &d->region, d->memfd);
+}
+
+int vu_disk_remap(struct vu_disk *d)
+{
+	uint8_t *old = d->mem;
+	int oldfd = d->memfd;
+
 	d->memfd = map_memfd(VU_DISK_MEM, &d->mem);
 	if (d->memfd < 0)
 		return -errno;
@@ -194,7 +195,26 @@ int vu_disk_move(struct vu_disk *d, uint64_t *stopped_ns, uint64_t *total_ns)
 	munmap(old, VU_DISK_MEM);
 	close(oldfd);
 	place_ring(d);
-	if ((e = vu_add_mem_reg(&d->f, &d->region, d->memfd)) || (e = vu_ring_start(&d->f, &d->ring)))
+	return 0;
+}
+
+int vu_disk_take_back(struct vu_disk *d)
+{
+	int e = vu_add_mem_reg(&d->f, &d->region, d->memfd);
+
+	return e ? e : vu_ring_start(&d->f, &d->ring);
+}
+
+int vu_disk_move(struct vu_disk *d, uint64_t *stopped_ns, uint64_t *total_ns)
+{
+	uint64_t t0 = now_ns();
+	int e = vu_disk_let_go(d);
+
+	if (e)
+		return e;
+	if (stopped_ns)
+		*stopped_ns = now_ns() - t0;
+	if ((e = vu_disk_remap(d)) || (e = vu_disk_take_back(d)))
 		return e;
 	if (total_ns)
 		*total_ns = now_ns() - t0;

@@ -52,5 +52,9 @@ uint8_t vu_disk_status(struct vu_disk *d, unsigned int k);
  * restart the ring where it stopped (TOTAL_NS). Either may be NULL.
  */
 int vu_disk_move(struct vu_disk *d, uint64_t *stopped_ns, uint64_t *total_ns);
+/* Its three steps: the backend lets go; the memory moves; the backend takes it back. */
+int vu_disk_let_go(struct vu_disk *d);
+int vu_disk_remap(struct vu_disk *d);
+int vu_disk_take_back(struct vu_disk *d);
 
 #endif
