@@ -2,7 +2,7 @@
 # Run inside the nested guest by kvm-demo-nested-disk-faults.test, from the
 # build directory: KVM_DEMO DIR.
 #  1. qemu-storage-daemon is killed (SIGKILL) while the guest uses the disk;
-#  2. a fake backend that never answers GET_VRING_BASE, then a remap.
+#  2. a fake backend that never answers REM_MEM_REG, then a remap.
 set -u
 kvm_demo=$1 dir=$2
 
@@ -22,7 +22,7 @@ wait $pid
 echo "faults: run 1 exit status $?"
 cat "$dir/out1"
 
-tests/vhost-user-fake --socket "$dir/fake.sock" --fault silent --at 11 &
+tests/vhost-user-fake --socket "$dir/fake.sock" --fault silent --at 38 &
 fake=$!
 "$kvm_demo" --config "$dir/fake.xml" --ctl-script "$dir/fake.script" >"$dir/out2" 2>&1
 echo "faults: run 2 exit status $?"

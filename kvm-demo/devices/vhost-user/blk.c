@@ -6,8 +6,10 @@
  * The mmu-notifier contract across a socket. The backend maps guest RAM
  * from the regions' memfds and reaches it from its own threads, so it is
  * a whole-space subscriber of vm->guest_mm:
- *   - blockable invalidate_start over RAM it holds: stop the ring
- *     (GET_VRING_BASE), wait until every request it took is complete, park
+ *   - blockable invalidate_start over RAM it holds: pause the vCPUs (no
+ *     new requests), wait until every request published is complete, stop
+ *     the ring (GET_VRING_BASE: qemu-storage-daemon 7.2 must not complete a
+ *     request after it, its notification would hit a closed fd), park
  *     the ring on a 4 KiB region of its own (a backend may not keep a ring
  *     in a region it is told to drop), then REM_MEM_REG each region the
  *     range touches, every step acked. Only then may the change happen.
@@ -272,18 +274,52 @@ static void ring_resume(struct vu_blk *d)
 		kd_error("disk: eventfd write: %s", strerror(errno));
 }
 
+/*
+ * Wait, within the timeout, until the backend completed every request the
+ * guest published; the vCPUs are paused, so no new one comes. d->lock held.
+ */
+static int drain(struct vu_blk *d)
+{
+	const volatile uint16_t *avail = (const volatile uint16_t *)(uintptr_t)(d->ring.avail + 2);
+	const volatile uint16_t *used = (const volatile uint16_t *)(uintptr_t)(d->ring.used + 2);
+	double deadline = kd_now() + d->f.timeout_ms / 1e3;
+
+	while (__atomic_load_n(used, __ATOMIC_ACQUIRE) != *avail) {
+		if (kd_now() >= deadline) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "ring 0: requests still in flight %u ms after "
+				 "the vCPUs stopped (used index %u, available %u)", d->f.timeout_ms,
+				 (unsigned int)*used, (unsigned int)*avail);
+			vu_shutdown(&d->f, msg);
+			return -ETIMEDOUT;
+		}
+		/* Completions signal the call eventfd, which the watcher drains: poll. */
+		poll(NULL, 0, 1);
+	}
+	return 0;
+}
+
 static int blk_invalidate_start(struct mmn_sub *sub, const struct mmn_invalidate_desc *desc)
 {
 	struct vu_blk *d = container_of(sub, struct vu_blk, sub);
-	bool touches = false;
+	bool touches = false, paused = false;
 	double t0 = kd_now();
 	uint64_t ns;
 
+	/* Before d->lock: a vCPU in the disk's port handler holds it while it runs. */
+	if ((desc->flags & MMN_INVALIDATE_BLOCKABLE) && __atomic_load_n(&d->ring.started, __ATOMIC_RELAXED) &&
+	    !atomic_load(&d->dead)) {
+		vm_pause(d->vm);
+		paused = true;
+	}
 	pthread_mutex_lock(&d->lock);
 	for (unsigned int i = 0; i < NR_SLOTS; i++)
 		touches |= d->held[i].used && overlaps(&d->held[i].r, desc->start, desc->end);
 	if (!touches || atomic_load(&d->dead)) {
 		pthread_mutex_unlock(&d->lock);
+		if (paused)
+			vm_resume(d->vm);
 		return 0;
 	}
 	if (!(desc->flags & MMN_INVALIDATE_BLOCKABLE)) {
@@ -304,7 +340,15 @@ static int blk_invalidate_start(struct mmn_sub *sub, const struct mmn_invalidate
 	d->suspends[d->nr_suspends++] = desc;
 	if (d->ring.started) {
 		atomic_fetch_add(&d->ring_stops, 1);
-		if (vu_ring_stop(&d->f, &d->ring, d->park_region.uaddr)) {
+		/* A vCPU may have set the ring up after the check above. */
+		if (!paused) {
+			pthread_mutex_unlock(&d->lock);
+			vm_pause(d->vm);
+			paused = true;
+			pthread_mutex_lock(&d->lock);
+		}
+		if ((d->ring.started && drain(d)) ||
+		    (d->ring.started && vu_ring_stop(&d->f, &d->ring, d->park_region.uaddr))) {
 			backend_failed(d, "; the memory change goes on without it");
 			goto out;
 		}
@@ -328,6 +372,8 @@ out:
 	if (ns > atomic_load(&d->wait_ns_max))
 		atomic_store(&d->wait_ns_max, ns);
 	pthread_mutex_unlock(&d->lock);
+	if (paused)
+		vm_resume(d->vm);
 	return 0;
 }
 

@@ -471,11 +471,17 @@ int vu_ring_start(struct vu_frontend *f, struct vu_ring *r)
 				   .avail = r->avail };
 	int e;
 
+	/*
+	 * The call fd before the kick fd: a kick that came while the ring was
+	 * stopped starts the backend at once, and libvhost-user 7.2 would
+	 * signal its completions through the call fd it closed at
+	 * GET_VRING_BASE (and give up on the device).
+	 */
 	if ((e = vu_set_vring_num(f, r->index, r->num)) ||
 	    (e = vu_set_vring_base(f, r->index, r->base)) || (e = vu_set_vring_addr(f, &a)) ||
-	    (e = vu_set_vring_kick(f, r->index, r->kick_fd)) ||
 	    (e = vu_set_vring_call(f, r->index, r->call_fd)) ||
-	    (e = vu_set_vring_enable(f, r->index, true)))
+	    (e = vu_set_vring_enable(f, r->index, true)) ||
+	    (e = vu_set_vring_kick(f, r->index, r->kick_fd)))
 		return e;
 	r->started = true;
 	return 0;

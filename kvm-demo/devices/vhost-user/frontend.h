@@ -92,7 +92,7 @@ struct vu_ring {
 	bool started;
 };
 
-/* SET_VRING_NUM, _BASE (R->base), _ADDR, _KICK, _CALL, then _ENABLE. */
+/* SET_VRING_NUM, _BASE (R->base), _ADDR, _CALL, _ENABLE, then _KICK. */
 int vu_ring_start(struct vu_frontend *f, struct vu_ring *r);
 /*
  * Stop R where it is: GET_VRING_BASE (the backend takes no more
