@@ -113,7 +113,6 @@ static void *scenario_thread(void *arg)
 {
 	struct vm *vm = arg;
 	bool had[1 + KD_MAX_DIMMS] = { false };
-	struct kd_mailbox *mb;
 	unsigned int dimm = 0;
 	struct snap s;
 	char msg[512];
@@ -162,16 +161,20 @@ static void *scenario_thread(void *arg)
 		       kd_now() - sc.t0, "unplug");
 #undef STEP
 out:
-	/*
-	 * The guest ends after its current pass, which checks what it wrote.
-	 * Boot RAM moved: the mailbox's host address is the current one.
-	 */
+	guest_ask_finish(vm);
+	return NULL;
+}
+
+void guest_ask_finish(struct vm *vm)
+{
+	struct kd_mailbox *mb;
+
+	/* Boot RAM may have moved: the mailbox's host address is the current one. */
 	pthread_rwlock_rdlock(&vm->mem_lock);
 	mb = memory_gpa_to_hva(vm, KD_MAILBOX_GPA, sizeof(*mb));
 	if (mb && !vm->regions[0].readonly)
 		__atomic_or_fetch(&mb->flags, KD_MB_F_FINISH, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&vm->mem_lock);
-	return NULL;
 }
 
 int scenario_start(struct vm *vm)
