@@ -474,11 +474,11 @@ static void *watcher_main(void *arg)
 		if (!dead && (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR))) {
 			char why[96] = "";
 
+			/* Its end closed the socket: it is gone, or going within a second. */
 			if (d->qsd.pid > 0) {
 				int status;
 
-				if (waitpid(d->qsd.pid, &status, WNOHANG) == d->qsd.pid) {
-					d->qsd.pid = 0;
+				if (qsd_wait(&d->qsd, 1000, &status)) {
 					if (WIFSIGNALED(status))
 						snprintf(why, sizeof(why), " (killed by signal %d)",
 							 WTERMSIG(status));
@@ -517,7 +517,8 @@ static uint32_t guest_setup(struct vu_blk *d, uint32_t page)
 	struct kd_blk_setup *q;
 	void *p;
 
-	if (d->ring.started && vu_ring_stop(&d->f, &d->ring, d->park_region.uaddr))
+	/* A guest that stops its ring with requests in flight: they complete first. */
+	if (d->ring.started && (drain(d) || vu_ring_stop(&d->f, &d->ring, d->park_region.uaddr)))
 		backend_failed(d, "");
 	d->ring_wanted = false;
 	if (page == 0)

@@ -88,14 +88,27 @@ int qsd_start(struct qsd *q, const char *image, char *err, size_t errlen)
 	return 0;
 }
 
-int qsd_alive(struct qsd *q)
+/* Wait for the process to end, at most TIMEOUT_MS, without reaping it. */
+static void wait_exit(pid_t pid, unsigned int timeout_ms)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	if (pidfd < 0)
+		return;
+	while (poll(&p, 1, (int)timeout_ms) < 0 && errno == EINTR)
+		;
+	close(pidfd);
+}
+
+int qsd_wait(struct qsd *q, unsigned int timeout_ms, int *status)
 {
 	if (q->pid <= 0)
 		return 0;
-	if (waitpid(q->pid, NULL, WNOHANG) == q->pid) {
-		q->pid = 0;
+	wait_exit(q->pid, timeout_ms);
+	if (waitpid(q->pid, status, WNOHANG) != q->pid)
 		return 0;
-	}
+	q->pid = 0;
 	return 1;
 }
 
@@ -110,21 +123,14 @@ static void remove_dir(struct qsd *q)
 
 int qsd_stop(struct qsd *q, unsigned int timeout_ms)
 {
-	int status = -1, pidfd;
+	int status = -1;
 
 	if (q->pid <= 0) {
 		remove_dir(q);
 		return 0;
 	}
-	pidfd = (int)syscall(SYS_pidfd_open, q->pid, 0);
 	kill(q->pid, SIGTERM);
-	if (pidfd >= 0) {
-		struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-		while (poll(&p, 1, (int)timeout_ms) < 0 && errno == EINTR)
-			;
-		close(pidfd);
-	}
+	wait_exit(q->pid, timeout_ms);
 	if (waitpid(q->pid, &status, WNOHANG) != q->pid) {
 		kill(q->pid, SIGKILL);
 		waitpid(q->pid, NULL, 0);

@@ -21,8 +21,11 @@ struct qsd {
 
 /* Returns 0, or -1 with one line naming the problem in ERR. */
 int qsd_start(struct qsd *q, const char *image, char *err, size_t errlen);
-/* Whether it is still running (it may have been killed): reaps it if not. */
-int qsd_alive(struct qsd *q);
+/*
+ * Wait up to TIMEOUT_MS for it to exit; 1 with its wait status in *STATUS
+ * (reaped), 0 if it still runs or was not running.
+ */
+int qsd_wait(struct qsd *q, unsigned int timeout_ms, int *status);
 /*
  * SIGTERM, then wait up to TIMEOUT_MS for it to exit, then SIGKILL; the
  * directory goes. Returns its wait status, or -1 if it had to be killed.
