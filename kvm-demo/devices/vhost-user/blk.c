@@ -95,7 +95,7 @@ struct vu_blk {
 	unsigned int nr_suspends;
 	atomic_bool dead;
 	uint16_t dead_next;		/* dead: the next available entry to fail */
-	uint32_t setup_status;
+	atomic_uint setup_status;	/* read by vCPUs without the lock */
 	struct mmn_sub sub;
 	bool sub_registered;
 	int stop_fd;			/* eventfd: the watcher stops */
@@ -559,7 +559,7 @@ bool vu_blk_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uin
 		if (port == KD_BLK_PORT_PRESENT)
 			r = d ? 1 : 0;
 		else if (d && port == KD_BLK_PORT_STATUS)
-			r = d->setup_status;
+			r = atomic_load(&d->setup_status);
 		memcpy(data, &r, size < 4 ? size : 4);
 		return true;
 	}
@@ -567,7 +567,7 @@ bool vu_blk_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uin
 		return true;
 	pthread_mutex_lock(&d->lock);
 	if (port == KD_BLK_PORT_SETUP) {
-		d->setup_status = guest_setup(d, v);
+		atomic_store(&d->setup_status, guest_setup(d, v));
 	} else if (port == KD_BLK_PORT_KICK) {
 		/* Only without KVM_IOEVENTFD: pass the kick on. */
 		if (eventfd_write(d->ring.kick_fd, 1) < 0)

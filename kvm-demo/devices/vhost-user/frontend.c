@@ -483,7 +483,7 @@ int vu_ring_start(struct vu_frontend *f, struct vu_ring *r)
 	    (e = vu_set_vring_enable(f, r->index, true)) ||
 	    (e = vu_set_vring_kick(f, r->index, r->kick_fd)))
 		return e;
-	r->started = true;
+	__atomic_store_n(&r->started, true, __ATOMIC_RELAXED);	/* peeked at without a lock */
 	return 0;
 }
 
@@ -507,7 +507,7 @@ int vu_ring_stop(struct vu_frontend *f, struct vu_ring *r, uint64_t park)
 	e = vu_get_vring_base(f, r->index, &base);
 	if (e)
 		return e;
-	r->started = false;
+	__atomic_store_n(&r->started, false, __ATOMIC_RELAXED);
 	r->base = base;
 	/*
 	 * The backend dropped its call fd with the ring, so nothing signals the
