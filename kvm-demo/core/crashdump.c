@@ -273,14 +273,26 @@ void crashdump_print(struct vm *vm, struct vcpu *vcpu, FILE *f)
 	check_image(vm, f);
 	pthread_rwlock_unlock(&vm->mem_lock);
 
-	/* The other vCPUs walk the same tables and take exceptions through the same IDT. */
-	before = atomic_load(&vm->pages_verified);
-	kd_sleep_ms(300);
-	after = atomic_load(&vm->pages_verified);
-	fprintf(f, "kvm-demo: crash dump: the other vCPUs verified %" PRIu64 " pages in the "
-		"300 ms after the crash%s\n", after - before,
-		after > before ? ", through the same GDT, IDT and page tables"
-			       : " (paused or done: no evidence either way)");
+	/*
+	 * The other vCPUs walk the same tables and take exceptions through
+	 * the same IDT. ops_lock keeps new memory operations (and their
+	 * pauses) out meanwhile; only tried, since an operation that holds it
+	 * may be waiting for this vCPU to park.
+	 */
+	before = after = 0;
+	if (pthread_mutex_trylock(&vm->ops_lock) == 0) {
+		before = atomic_load(&vm->pages_verified);
+		kd_sleep_ms(300);
+		after = atomic_load(&vm->pages_verified);
+		pthread_mutex_unlock(&vm->ops_lock);
+		fprintf(f, "kvm-demo: crash dump: the other vCPUs verified %" PRIu64 " pages in "
+			"the 300 ms after the crash%s\n", after - before,
+			after > before ? ", through the same GDT, IDT and page tables"
+				       : " (done or stalled: no evidence either way)");
+	} else {
+		fprintf(f, "kvm-demo: crash dump: the other vCPUs' progress not sampled: a memory "
+			"operation is under way\n");
+	}
 
 	if (slots_ok && gdt && idt && pml4 && pdpt && pd && bi)
 		fprintf(f, "kvm-demo: crash dump: verdict: what kvm-demo wrote is intact (GDT, "
