@@ -65,7 +65,7 @@ unsigned int slots_widened_us(void)
 	return atomic_load(&widen_us);
 }
 
-static void widen(void)
+void slots_widen(void)
 {
 	unsigned int us = atomic_load(&widen_us);
 	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
@@ -203,7 +203,7 @@ static void apply_start(struct vm *vm, struct mem_region *r, const struct mmn_in
 		e->slot_removed = true;
 		atomic_fetch_add(&vm->counters.slot_updates, 1);
 		if (d->flags & MMN_INVALIDATE_BLOCKABLE)
-			widen();	/* slot gone, host unchanged yet */
+			slots_widen();	/* slot gone, host unchanged yet */
 	}
 }
 
@@ -255,7 +255,7 @@ static bool region_invalidate(struct mmn_range_sub *rsub, const struct mmn_inval
 		if (breaks) {
 			vm_pause(vm);
 			e->paused = true;
-			widen();	/* paused, slot not yet updated */
+			slots_widen();	/* paused, slot not yet updated */
 		}
 		pthread_rwlock_wrlock(&vm->mem_lock);
 	} else if (pthread_rwlock_trywrlock(&vm->mem_lock) != 0) {
@@ -333,7 +333,7 @@ static void layout_invalidate_end(struct mmn_sub *sub, const struct mmn_invalida
 		pthread_mutex_unlock(&vm->inval_lock);
 		r = e->region;
 		if (e->guest.flags & MMN_INVALIDATE_BLOCKABLE)
-			widen();	/* host changed, slot not yet updated */
+			slots_widen();	/* host changed, slot not yet updated */
 		pthread_rwlock_wrlock(&vm->mem_lock);
 		if (d->event == MMN_EVENT_REMAP) {
 			if (d->remap_to)
