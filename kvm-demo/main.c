@@ -39,7 +39,8 @@
 static void usage(FILE *f)
 {
 	fputs("usage: kvm-demo [--config FILE] [--guest IMAGE] [--timeout SECS]\n"
-	      "                [--chaos SECS [--seed N]] [--ctl-script FILE] [--unplug-timeout MS]\n"
+	      "                [--chaos SECS [--seed N] [--chaos-ops KIND,...] [--chaos-gap-ms MIN-MAX]\n"
+	      "                 [--chaos-widen-us N]] [--ctl-script FILE] [--unplug-timeout MS]\n"
 	      "                [--bench REPS] [--disk-image FILE] [--no-scenario|--quiet]\n"
 	      "       kvm-demo [--config FILE] --dump-config\n"
 	      "       kvm-demo --check\n"
@@ -50,6 +51,10 @@ static void usage(FILE *f)
 	      "  --dump-config   print the definition as libvirt normalised it, and exit\n"
 	      "  --chaos SECS    random memory operations for SECS seconds, then a report\n"
 	      "  --seed N        the chaos random seed (default: from the clock; printed)\n"
+	      "  --chaos-ops KIND,...  only these kinds: hotplug, unplug, setmem (balloon),\n"
+	      "                  remap, protect, reclaim, nonblock-remap, device\n"
+	      "  --chaos-gap-ms MIN[-MAX]  the pause between operations (default 5-104)\n"
+	      "  --chaos-widen-us N  testing: sleep N us in each window of slot sync\n"
 	      "  --ctl-script FILE  run a control session from FILE through the socket\n"
 	      "  --unplug-timeout MS  how long the guest may take to answer (default 20000)\n"
 	      "  --disk-image FILE  a virtio disk: FILE (created with 16 MiB if missing)\n"
@@ -57,9 +62,11 @@ static void usage(FILE *f)
 	      "                  kvm-demo starts and stops; the guest writes and verifies it\n"
 	      "  --bench REPS    time REPS moves of boot RAM under device traffic (slot\n"
 	      "                  remap, quiescence, device drain), print them for make bench\n"
-	      "  --inject deaf-guest|guest-crash|unbracketed  testing: a guest that never\n"
-	      "                  answers the mailbox, one that crashes at boot (an invalid\n"
-	      "                  instruction), or one change behind libmmn's back\n"
+	      "  --inject deaf-guest|guest-crash|triple-fault|unbracketed  testing: a guest\n"
+	      "                  that never answers the mailbox, one that crashes at boot (an\n"
+	      "                  invalid instruction), the same crash with the IDT wiped (a\n"
+	      "                  triple fault and the crash dump), or one change behind\n"
+	      "                  libmmn's back\n"
 	      "  --no-scenario, --quiet  only the self-test: without them, a run that is\n"
 	      "                  none of --chaos, --ctl-script, --bench, --guest hotplugs,\n"
 	      "                  balloons, remaps, protects and unplugs memory while the\n"
@@ -320,6 +327,9 @@ int main(int argc, char **argv)
 		{ "inject", required_argument, NULL, 'I' },
 		{ "bench", required_argument, NULL, 'B' },
 		{ "disk-image", required_argument, NULL, 'D' },
+		{ "chaos-ops", required_argument, NULL, 'O' },
+		{ "chaos-gap-ms", required_argument, NULL, 'O' },
+		{ "chaos-widen-us", required_argument, NULL, 'O' },
 		{ "no-scenario", no_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
@@ -332,6 +342,7 @@ int main(int argc, char **argv)
 	const char *script_path = NULL, *disk_image = NULL;
 	struct ctl_server ctl;
 	bool broken = false, inject_deaf = false, inject_crash = false, inject_unbracketed = false;
+	bool inject_triple = false;
 	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
@@ -339,14 +350,14 @@ int main(int argc, char **argv)
 	void *image_buf = NULL;
 	size_t image_size = (size_t)(kd_guest_image_end - kd_guest_image);
 	sigset_t sigs;
-	int sfd = -1, status = KD_EXIT_HOST, c;
+	int sfd = -1, status = KD_EXIT_HOST, c, li = 0;
 	double t_start, t_run;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
 		return ctl_main(argc - 2, argv + 2);
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "c:g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:g:h", opts, &li)) != -1) {
 		/* --check and --dump-config ignore nothing silently: see below. */
 		for (const struct option *o = opts; !other && c != 'c' && c != 'd' && c != 'k' &&
 		     o->name; o++)
@@ -403,6 +414,10 @@ int main(int argc, char **argv)
 			bench_reps = (unsigned int)v;
 			break;
 		}
+		case 'O':
+			if (chaos_option(opts[li].name, optarg) < 0)
+				return KD_EXIT_USAGE;
+			break;
 		case 'P': script_path = optarg; break;
 		case 'D': disk_image = optarg; break;
 		case 'N': no_scenario = true; break;
@@ -411,11 +426,13 @@ int main(int argc, char **argv)
 				inject_deaf = true;
 			} else if (strcmp(optarg, "guest-crash") == 0) {
 				inject_crash = true;
+			} else if (strcmp(optarg, "triple-fault") == 0) {
+				inject_triple = true;
 			} else if (strcmp(optarg, "unbracketed") == 0) {
 				inject_unbracketed = true;
 			} else {
-				kd_error("--inject '%s': expected deaf-guest, guest-crash or "
-					 "unbracketed", optarg);
+				kd_error("--inject '%s': expected deaf-guest, guest-crash, "
+					 "triple-fault or unbracketed", optarg);
 				return KD_EXIT_USAGE;
 			}
 			break;
@@ -440,6 +457,11 @@ int main(int argc, char **argv)
 	if (dump && other) {
 		kd_error("--dump-config prints the definition only: --config is its one option "
 			 "(not --%s)", other);
+		return KD_EXIT_USAGE;
+	}
+	if (chaos_options_given() && !chaos_s) {
+		kd_error("--chaos-ops, --chaos-gap-ms and --chaos-widen-us shape --chaos: give "
+			 "--chaos SECS too");
 		return KD_EXIT_USAGE;
 	}
 	if (bench_reps && (chaos_s || script_path)) {
@@ -515,8 +537,12 @@ int main(int argc, char **argv)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 		if (inject_deaf && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
-		if (inject_crash && vm.mailbox)
+		if ((inject_crash || inject_triple) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_CRASH;
+		/* No IDT: the crash cannot be reported, and the crash dump must say why. */
+		if (inject_triple)
+			memset(memory_gpa_to_hva(&vm, KD_IDT_GPA, KD_NR_VECTORS * KD_IDT_GATE_SIZE), 0,
+			       KD_NR_VECTORS * KD_IDT_GATE_SIZE);
 		if (chaos_s && vdev_chaos_enable(&vm) < 0)
 			created = -1;
 		if (scenario && cfg.vdev_mode == KD_VDEV_MODE_CHAOS && vdev_batches_enable(&vm, 8) < 0)

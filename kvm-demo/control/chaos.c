@@ -11,8 +11,10 @@
 #define _GNU_SOURCE
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -53,7 +55,105 @@ static struct {
 	struct op_record history[HISTORY];
 	unsigned int nr_ops;	/* history[nr_ops % HISTORY] is the next */
 	bool guest_finished;	/* asked to, the guest ended with its result */
-} chaos;
+	/* --chaos-ops, --chaos-gap-ms: what to draw and how long between draws. */
+	unsigned int kinds_mask;	/* 0: every kind */
+	unsigned int gap_min_ms, gap_max_ms;
+	bool options_given;
+} chaos = { .gap_min_ms = 5, .gap_max_ms = 104 };
+
+static bool selected(enum chaos_kind k)
+{
+	return !chaos.kinds_mask || (chaos.kinds_mask & 1u << k);
+}
+
+/* "remap,unplug": the kinds named, by kind_names[] ("balloon" is setmem). */
+static int parse_kinds(const char *arg)
+{
+	char buf[256], *save = NULL;
+	unsigned int mask = 0;
+
+	if (strlen(arg) >= sizeof(buf)) {
+		kd_error("--chaos-ops: the list is too long");
+		return -1;
+	}
+	strcpy(buf, arg);
+	for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		int k;
+
+		for (k = 0; k < K_COUNT; k++)
+			if (strcmp(w, kind_names[k]) == 0 ||
+			    (k == K_SETMEM && strcmp(w, "balloon") == 0) ||
+			    (k == K_PARTICIPANT && strcmp(w, "device") == 0))
+				break;
+		if (k == K_COUNT) {
+			kd_error("--chaos-ops: unknown kind '%s' (expected a comma-separated list of "
+				 "hotplug, unplug, setmem or balloon, remap, protect, reclaim, "
+				 "nonblock-remap, device)", w);
+			return -1;
+		}
+		mask |= 1u << k;
+	}
+	if (!mask) {
+		kd_error("--chaos-ops '%s': no kind named", arg);
+		return -1;
+	}
+	chaos.kinds_mask = mask;
+	return 0;
+}
+
+/* A number at S, part of the option OPT's argument ARG. */
+static int parse_uint(const char *opt, const char *arg, const char *s, char **end,
+		      unsigned long max, unsigned long *v)
+{
+	errno = 0;
+	*v = strtoul(s, end, 10);
+	if (*s < '0' || *s > '9' || errno || *v > max) {
+		kd_error("--%s '%s': expected a number, 0 to %lu", opt, arg, max);
+		return -1;
+	}
+	return 0;
+}
+
+int chaos_option(const char *name, const char *arg)
+{
+	unsigned long a, b;
+	char *end;
+
+	chaos.options_given = true;
+	if (strcmp(name, "chaos-ops") == 0)
+		return parse_kinds(arg);
+	if (strcmp(name, "chaos-gap-ms") == 0) {
+		if (parse_uint(name, arg, arg, &end, 10000, &a) < 0)
+			return -1;
+		b = a;
+		if (*end == '-' && parse_uint(name, arg, end + 1, &end, 10000, &b) < 0)
+			return -1;
+		if (*end || b < a) {
+			kd_error("--chaos-gap-ms '%s': expected MS or MIN-MAX with MIN <= MAX", arg);
+			return -1;
+		}
+		chaos.gap_min_ms = (unsigned int)a;
+		chaos.gap_max_ms = (unsigned int)b;
+		return 0;
+	}
+	if (strcmp(name, "chaos-widen-us") == 0) {
+		if (parse_uint(name, arg, arg, &end, 1000000, &a) < 0)
+			return -1;
+		if (*end) {
+			kd_error("--chaos-widen-us '%s': expected microseconds, 0 to 1000000", arg);
+			return -1;
+		}
+		slots_widen_windows((unsigned int)a);
+		return 0;
+	}
+	kd_error("chaos: no option '%s'", name);
+	return -1;
+}
+
+bool chaos_options_given(void)
+{
+	return chaos.options_given;
+}
 
 /* How long the guest may take to finish its pass at the end, with a disk. */
 #define CHAOS_FINISH_S	60.0
@@ -144,7 +244,7 @@ static int one_op(struct vm *vm, enum chaos_kind k, char *err, size_t errlen)
 static bool every_kind_done(void)
 {
 	for (int k = K_HOTPLUG; k <= K_PROTECT; k++)
-		if (chaos.ok[k] == 0)
+		if (selected((enum chaos_kind)k) && chaos.ok[k] == 0)
 			return false;
 	return true;
 }
@@ -192,20 +292,25 @@ static void *chaos_thread(void *arg)
 {
 	struct vm *vm = arg;
 	double end = kd_now() + chaos.seconds;
+	enum chaos_kind draw[K_COUNT];
+	unsigned int kinds = 0;
 	char err[512];
 
 	pthread_setname_np(pthread_self(), "chaos");
-	for (unsigned int n = 0; keep_going(vm, end); n++) {
+	/* Without participants there is nothing to draw for them. */
+	for (int k = 0; k < (chaos.nr_parts ? K_COUNT : K_PARTICIPANT); k++)
+		if (selected((enum chaos_kind)k))
+			draw[kinds++] = (enum chaos_kind)k;
+	for (unsigned int n = 0; kinds && keep_going(vm, end); n++) {
 		/*
 		 * The first round takes every kind once, in order, so that a
 		 * short or slow run still covers them all; then at random.
-		 * Without participants there is nothing to draw for them.
 		 */
-		unsigned int kinds = chaos.nr_parts ? K_COUNT : K_PARTICIPANT;
-		enum chaos_kind k = (enum chaos_kind)(n < kinds ? n : rnd() % kinds);
+		enum chaos_kind k = draw[n < kinds ? n : rnd() % kinds];
 		struct op_record *r = &chaos.history[chaos.nr_ops % HISTORY];
+		unsigned int span = chaos.gap_max_ms - chaos.gap_min_ms + 1;
 
-		kd_sleep_ms(5 + (unsigned int)(rnd() % 100));
+		kd_sleep_ms(chaos.gap_min_ms + (unsigned int)(rnd() % span));
 		err[0] = 0;
 		r->kind = k;
 		r->start = kd_now() - chaos.t0;
@@ -251,6 +356,17 @@ int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed)
 	chaos.rng = seed ? seed : 1;
 	chaos.t0 = kd_now();
 	printf("kvm-demo: chaos: %u s of random operations, seed %" PRIu64 "\n", seconds, seed);
+	if (chaos.options_given) {
+		char list[160] = "";
+		size_t used = 0;
+
+		for (int k = 0; k < K_COUNT; k++)
+			if (selected((enum chaos_kind)k) && used < sizeof(list))
+				used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+							 used ? "," : "", kind_names[k]);
+		printf("kvm-demo: chaos: kinds %s, %u-%u ms apart, windows widened by %u us\n",
+		       list, chaos.gap_min_ms, chaos.gap_max_ms, slots_widened_us());
+	}
 	if (pthread_create(&chaos.thread, NULL, chaos_thread, vm) != 0) {
 		kd_error("--chaos: cannot start its thread");
 		return -1;
@@ -306,7 +422,7 @@ bool chaos_finish(struct vm *vm, FILE *f)
 		broken = true;
 	}
 	for (int k = K_HOTPLUG; k <= K_PROTECT; k++) {
-		if (chaos.ok[k] == 0) {	/* see keep_going() */
+		if (selected((enum chaos_kind)k) && chaos.ok[k] == 0) {	/* see keep_going() */
 			fprintf(f, "kvm-demo: chaos: BROKEN: no %s succeeded\n", kind_names[k]);
 			broken = true;
 		}

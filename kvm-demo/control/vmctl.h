@@ -30,6 +30,14 @@ void kd_stats_print(struct vm *vm, FILE *f);
 
 /* ---- chaos.c: --chaos (participants: core/hooks.h) ---- */
 
+/*
+ * --chaos-ops LIST, --chaos-gap-ms MIN-MAX, --chaos-widen-us N (NAME
+ * without the dashes): returns 0, or -1 after one line naming the problem.
+ * Before chaos_start().
+ */
+int chaos_option(const char *name, const char *arg);
+/* Whether one of them was given (they need --chaos). */
+bool chaos_options_given(void);
 int chaos_start(struct vm *vm, unsigned int seconds, uint64_t seed);
 /* Joins the chaos thread, prints the report; returns true if an invariant broke. */
 bool chaos_finish(struct vm *vm, FILE *f);

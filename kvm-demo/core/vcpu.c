@@ -272,6 +272,8 @@ static bool handle_exit(struct vm *vm, struct vcpu *vcpu)
 			kd_error("vCPU %u: exit %u (%s)", vcpu->index, run->exit_reason,
 				 exit_name(run->exit_reason));
 		vcpu_print_kvm_stats(vcpu);
+		if (run->exit_reason == KVM_EXIT_SHUTDOWN)
+			crashdump_print(vm, vcpu, stderr);
 		break;
 	}
 	}

@@ -269,7 +269,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, siz
 	if (slots_init(vm) < 0 || open_kvm(vm) < 0 || setup_memory(vm) < 0)
 		return -1;
 	vm->nr_vcpus = cfg->nr_vcpus;
-	if (load_guest(vm) < 0 || vdev_create(vm) < 0 || vu_blk_create(vm) < 0)
+	if (load_guest(vm) < 0 || crashdump_record(vm) < 0 || vdev_create(vm) < 0 ||
+	    vu_blk_create(vm) < 0)
 		return -1;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vcpu_create(vm, &vm->vcpus[i], i) < 0)
@@ -346,6 +347,7 @@ void vm_destroy(struct vm *vm)
 		memory_region_free(vm, &vm->regions[i]);
 	}
 	memops_fini(vm);
+	crashdump_free();
 	if (vm->host_mm)
 		slots_fini(vm);
 	/* Devices subscribe to guest_mm; they are gone by now. */

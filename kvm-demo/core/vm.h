@@ -6,6 +6,7 @@
  *   vcpu.c    vCPU threads: long-mode setup, the KVM_RUN loop, kicks
  *   ports.c   port I/O: the serial port and the result/progress ports
  *   image.c   the guest image's header check (pure: no I/O, no VM)
+ *   crashdump.c at a triple fault: the guest's structures against the boot copy
  * Core includes only core/ and config/ headers; what it calls above it
  * is declared in core/hooks.h.
  */
@@ -219,6 +220,20 @@ int vm_start(struct vm *vm);
 /* Records why the VM stops (first caller wins) and kicks every vCPU. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int result);
 void vm_destroy(struct vm *vm);
+
+/* ---- crashdump.c: what the guest's structures hold at a triple fault ---- */
+
+/* After the guest is loaded: copy what kvm-demo wrote (GDT, IDT, page tables, image). */
+int crashdump_record(struct vm *vm);
+void crashdump_free(void);
+/* Every KVM_SET_USER_MEMORY_REGION of R (ACTIVE: added, else deleted). */
+void crashdump_note_slot(const struct mem_region *r, bool active);
+/*
+ * At a shutdown exit of VCPU, from its thread (holding nothing): its
+ * registers, the slot table, each boot structure against the copy, the
+ * other vCPUs' progress, and a verdict line. The first call only.
+ */
+void crashdump_print(struct vm *vm, struct vcpu *vcpu, FILE *f);
 
 extern const unsigned char kd_guest_image[];
 extern const unsigned char kd_guest_image_end[];

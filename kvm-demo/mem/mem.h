@@ -37,6 +37,17 @@ int memory_translate(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void
 
 /* Undoes slots_track(); not from a callback. */
 void slots_untrack(struct vm *vm, struct mem_region *r);
+/*
+ * Testing (--chaos-widen-us): sleep US microseconds in each window of a
+ * blockable change (vCPUs paused, slot not updated; slot removed, host
+ * not changed; host changed, slot not updated; for a hotplug, vCPUs
+ * paused, slot not added), to see whether a crash gets more frequent as
+ * they widen. 0 (the default): no sleep.
+ */
+void slots_widen_windows(unsigned int us);
+unsigned int slots_widened_us(void);
+/* Sleeps the widened time, if any: called in each window. */
+void slots_widen(void);
 
 /*
  * Timestamps (kd_now()) of one move of a slot, taken where control/bench.c

@@ -225,6 +225,7 @@ static int hotplug_locked(struct vm *vm, uint64_t size, uint64_t base, unsigned 
 	 * triple-fault, so the vCPUs wait out the ioctl (one pause, ~100 us).
 	 */
 	vm_pause(vm);
+	slots_widen();	/* paused, slot not yet added */
 	ret = memory_region_map_slot(vm, r);
 	vm_resume(vm);
 	if (ret < 0 || slots_track(vm, r) < 0) {

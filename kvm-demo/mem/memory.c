@@ -88,6 +88,7 @@ int memory_region_map_slot(struct vm *vm, struct mem_region *r)
 		return -1;
 	}
 	r->slot_active = true;
+	crashdump_note_slot(r, true);
 	return 0;
 }
 
@@ -100,6 +101,7 @@ void memory_region_unmap_slot(struct vm *vm, struct mem_region *r)
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
 		kd_error("%s: deleting slot %u: %s", r->name, r->slot, strerror(errno));
 	r->slot_active = false;
+	crashdump_note_slot(r, false);
 }
 
 void memory_region_free(struct vm *vm, struct mem_region *r)

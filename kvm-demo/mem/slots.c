@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/util.h"
 #include "core/vm.h"
@@ -50,6 +51,29 @@
 
 #define container_of(p, type, member) \
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+/* slots_widen_windows(); read by whichever thread runs a callback. */
+static atomic_uint widen_us;
+
+void slots_widen_windows(unsigned int us)
+{
+	atomic_store(&widen_us, us);
+}
+
+unsigned int slots_widened_us(void)
+{
+	return atomic_load(&widen_us);
+}
+
+void slots_widen(void)
+{
+	unsigned int us = atomic_load(&widen_us);
+	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
+
+	/* Across the kick signal: the window must be as wide as asked. */
+	while (us && nanosleep(&ts, &ts) != 0)
+		;
+}
 
 static bool breaks_mapping(enum mmn_event e)
 {
@@ -178,6 +202,8 @@ static void apply_start(struct vm *vm, struct mem_region *r, const struct mmn_in
 		memory_region_unmap_slot(vm, r);
 		e->slot_removed = true;
 		atomic_fetch_add(&vm->counters.slot_updates, 1);
+		if (d->flags & MMN_INVALIDATE_BLOCKABLE)
+			slots_widen();	/* slot gone, host unchanged yet */
 	}
 }
 
@@ -229,6 +255,7 @@ static bool region_invalidate(struct mmn_range_sub *rsub, const struct mmn_inval
 		if (breaks) {
 			vm_pause(vm);
 			e->paused = true;
+			slots_widen();	/* paused, slot not yet updated */
 		}
 		pthread_rwlock_wrlock(&vm->mem_lock);
 	} else if (pthread_rwlock_trywrlock(&vm->mem_lock) != 0) {
@@ -305,6 +332,8 @@ static void layout_invalidate_end(struct mmn_sub *sub, const struct mmn_invalida
 		}
 		pthread_mutex_unlock(&vm->inval_lock);
 		r = e->region;
+		if (e->guest.flags & MMN_INVALIDATE_BLOCKABLE)
+			slots_widen();	/* host changed, slot not yet updated */
 		pthread_rwlock_wrlock(&vm->mem_lock);
 		if (d->event == MMN_EVENT_REMAP) {
 			if (d->remap_to)
