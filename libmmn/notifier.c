@@ -152,6 +152,7 @@ struct mmn_state {
 	struct mmn_itree itree;			/* lock; changes only while seq is even */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
 	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
+	struct range_owner *owners;		/* lock; one per ops table in use */
 	uint64_t nr_range_subs;			/* lock */
 	uint64_t begun;				/* lock: range sides begun */
 	uint64_t ended;				/* lock */
@@ -188,6 +189,31 @@ struct deferred_remove {
 	struct mmn_range_sub *rsub;
 	struct deferred_remove *next;
 };
+
+/*
+ * What the range subscriptions with one ops table share (the public part
+ * first: rsub->owner points at it). Counted and listed under the state's
+ * lock; freed by the remove of the last subscription that uses it, or
+ * with the state. A state has one per ops table, a handful at most.
+ */
+struct range_owner {
+	struct mmn_range_owner pub;
+	unsigned long refs;		/* lock: subscriptions inserted or pending */
+	struct range_owner *next;	/* lock: state->owners */
+};
+
+_Static_assert(sizeof(struct mmn_range_sub) == 64,
+	       "a range subscription is one cache line (see docs/design.md)");
+
+static inline struct mmn_state *rsub_state(const struct mmn_range_sub *rsub)
+{
+	return rsub->owner->state;
+}
+
+static inline const struct mmn_range_sub_ops *rsub_ops(const struct mmn_range_sub *rsub)
+{
+	return rsub->owner->ops;
+}
 
 /* A deferred insert is in no tree: its node's left pointer links the list. */
 static struct mmn_range_sub *deferred_ins_next(const struct mmn_range_sub *rsub)
@@ -385,9 +411,15 @@ static void detach_range_subs(struct mmn_state *state)
 
 	for (node = mmn_itree_iter_first(&state->itree, 0, UINT64_MAX); node;
 	     node = mmn_itree_iter_next(node, 0, UINT64_MAX))
-		mmn_container_of(node, struct mmn_range_sub, node)->state = NULL;
+		mmn_container_of(node, struct mmn_range_sub, node)->owner = NULL;
 	mmn_itree_init(&state->itree);
 	state->nr_range_subs = 0;
+	while (state->owners) {
+		struct range_owner *next = state->owners->next;
+
+		free(state->owners);
+		state->owners = next;
+	}
 }
 
 MMN_EXPORT void mmn_state_free(struct mmn_state *state)
@@ -581,10 +613,12 @@ static void range_cancel_until(struct mmn_state *state,
 		struct mmn_range_sub *rsub =
 			mmn_container_of(node, struct mmn_range_sub, node);
 
-		if (!rsub->ops->invalidate_cancel)
+		const struct mmn_range_sub_ops *ops = rsub_ops(rsub);
+
+		if (!ops->invalidate_cancel)
 			continue;
 		cb_enter(state);
-		rsub->ops->invalidate_cancel(rsub, desc);
+		ops->invalidate_cancel(rsub, desc);
 		cb_leave();
 	}
 }
@@ -614,7 +648,7 @@ static int range_invalidate(struct mmn_state *state,
 		bool ok;
 
 		cb_enter(state);
-		ok = rsub->ops->invalidate(rsub, desc, cur_seq);
+		ok = rsub_ops(rsub)->invalidate(rsub, desc, cur_seq);
 		cb_leave();
 
 		if (unlikely(!ok)) {
@@ -826,11 +860,49 @@ unmatched:
  * Range subscriptions
  */
 
+/* The owner record of OPS in STATE, counted for one more subscription. */
+static struct range_owner *owner_get_locked(struct mmn_state *state,
+					    const struct mmn_range_sub_ops *ops)
+{
+	struct range_owner *owner;
+
+	for (owner = state->owners; owner; owner = owner->next)
+		if (owner->pub.ops == ops)
+			break;
+	if (!owner) {
+		owner = fault_inject("calloc") ? NULL : calloc(1, sizeof(*owner));
+		if (!owner)
+			return NULL;
+		owner->pub.state = state;
+		owner->pub.ops = ops;
+		owner->next = state->owners;
+		state->owners = owner;
+	}
+	owner->refs++;
+	return owner;
+}
+
+/* RSUB is in no tree and on no list any more: drop its share of the owner. */
+static void owner_put_locked(struct mmn_state *state, const struct mmn_range_sub *rsub)
+{
+	struct range_owner *owner = mmn_container_of(rsub->owner, struct range_owner, pub);
+	struct range_owner **p;
+
+	if (--owner->refs)
+		return;
+	for (p = &state->owners; *p != owner; p = &(*p)->next)
+		;
+	*p = owner->next;
+	free(owner);
+}
+
 MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 				    struct mmn_state *state,
 				    uint64_t start, uint64_t length,
 				    const struct mmn_range_sub_ops *ops)
 {
+	struct range_owner *owner;
+
 	if (!rsub || !state || !ops || !ops->invalidate)
 		return -EINVAL;
 	/* A range may end exactly at 2^64; the closed form keeps that exact. */
@@ -838,16 +910,19 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 		return -EOVERFLOW;
 	BUG_IN_CALLBACK(state, "mmn_range_sub_insert");
 	/* Zeroed before its first insert, and cleared again by remove and free. */
-	if (rsub->state)
+	if (rsub->owner)
 		return -EBUSY;
 
+	state_lock(state);
+	owner = owner_get_locked(state, ops);
+	if (!owner) {
+		state_unlock(state);
+		return -ENOMEM;
+	}
 	rsub->node.start = start;
 	rsub->node.last = start + (length - 1);
-	rsub->state = state;
-	rsub->ops = ops;
+	rsub->owner = &owner->pub;
 	itree_node_clear(&rsub->node);
-
-	state_lock(state);
 	if (state->active) {
 		/*
 		 * Running invalidations may be changing this range: stamp the
@@ -901,7 +976,7 @@ static bool remove_pending_locked(const struct mmn_state *state,
 
 MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 {
-	struct mmn_state *state = rsub ? rsub->state : NULL;
+	struct mmn_state *state = rsub && rsub->owner ? rsub_state(rsub) : NULL;
 	struct deferred_remove rm = { .rsub = rsub };
 	uint64_t wait_for = 0;
 
@@ -941,11 +1016,14 @@ MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 		BUG_WAITS_FOR_ITSELF(state, "mmn_range_sub_remove");
 		wait_seq_change_locked(state, wait_for);
 	}
-	rsub->state = NULL;
+	owner_put_locked(state, rsub);
+	rsub->owner = NULL;
 	state_unlock(state);
 }
 
-static uint64_t read_begin_wait(struct mmn_state *state, uint64_t seq)
+/* Out of line and cold, so that the fast path of read_begin stays small. */
+static __attribute__((noinline, cold)) uint64_t read_begin_wait(struct mmn_state *state,
+								uint64_t seq)
 {
 	BUG_WAITS_FOR_ITSELF(state, "mmn_range_read_begin");
 	state_lock(state);
@@ -957,11 +1035,12 @@ static uint64_t read_begin_wait(struct mmn_state *state, uint64_t seq)
 
 MMN_EXPORT uint64_t mmn_range_read_begin(struct mmn_range_sub *rsub)
 {
-	struct mmn_state *state = rsub->state;
+	struct mmn_state *state;
 	uint64_t seq;
 	bool running;
 
-	MMN_BUG_ON(!state, "mmn_range_read_begin: subscription is not inserted");
+	MMN_BUG_ON(!rsub->owner, "mmn_range_read_begin: subscription is not inserted");
+	state = rsub_state(rsub);
 	BUG_IN_CALLBACK(state, "mmn_range_read_begin");
 
 #ifdef MMN_BENCH_LOCKED_READ_BEGIN
@@ -1150,7 +1229,7 @@ MMN_EXPORT int mmn_sub_put(struct mmn_sub *sub)
 
 const char *notifier_check(struct mmn_state *state)
 {
-	uint64_t in_tree = 0, pending_inserts = 0, pending_removes = 0;
+	uint64_t in_tree = 0, pending_inserts = 0, pending_removes = 0, owned = 0;
 	unsigned long listed = 0;
 	const char *why = NULL;
 	struct mmn_itree_node *node;
@@ -1160,12 +1239,12 @@ const char *notifier_check(struct mmn_state *state)
 	why = itree_check(&state->itree);
 	for (node = mmn_itree_iter_first(&state->itree, 0, UINT64_MAX); node && !why;
 	     node = mmn_itree_iter_next(node, 0, UINT64_MAX)) {
-		if (mmn_container_of(node, struct mmn_range_sub, node)->state != state)
+		if (rsub_state(mmn_container_of(node, struct mmn_range_sub, node)) != state)
 			why = "a subscription in the tree points at another state";
 		in_tree++;
 	}
 	for (rsub = state->deferred_ins; rsub && !why; rsub = deferred_ins_next(rsub)) {
-		if (itree_node_linked(&rsub->node) || rsub->state != state)
+		if (itree_node_linked(&rsub->node) || rsub_state(rsub) != state)
 			why = "the deferred inserts name a subscription in a tree or of another state";
 		if (++pending_inserts > state->nr_range_subs)
 			why = "the deferred inserts loop or name a subscription twice";
@@ -1182,6 +1261,13 @@ const char *notifier_check(struct mmn_state *state)
 		why = "seq odd with no invalidation running";
 	if (!why && state->nr_range_subs != in_tree - pending_removes + pending_inserts)
 		why = "the count of range subscriptions disagrees with the tree and the deferred list";
+	for (const struct range_owner *o = state->owners; o && !why; o = o->next) {
+		if (o->refs == 0 || o->pub.state != state)
+			why = "an owner record is unused or of another state";
+		owned += o->refs;
+	}
+	if (!why && owned != state->nr_range_subs + pending_removes)
+		why = "the owner records' counts disagree with the range subscriptions";
 	state_unlock(state);
 	if (why)
 		return why;

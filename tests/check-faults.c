@@ -481,6 +481,77 @@ START_TEST(uffd_watcher_survives_poll_failure)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * mmn_range_sub_insert: the first insert of an ops table allocates the
+ * record its subscriptions share. Failing it leaves the subscription
+ * uninserted and the state as it was; later inserts of the same ops
+ * allocate nothing, and the record goes with the last remove.
+ */
+static const struct mmn_range_sub_ops rec_ops2 = { .invalidate = rec_invalidate };
+
+START_TEST(range_insert_alloc_fault)
+{
+	struct mmn_invalidate_desc all = {
+		.start = 0, .end = 0, .event = MMN_EVENT_CLEAR, .flags = MMN_INVALIDATE_BLOCKABLE,
+	};
+	struct rec_sub a = { 0 }, b = { 0 }, c = { 0 };
+	struct mmn_state *state = NULL;
+	struct mmn_stats before;
+
+	ck_assert_int_eq(mmn_state_new(&state), 0);
+	before = stats_of(state);
+	arm(1);
+	ck_assert_int_eq(mmn_range_sub_insert(&a.rsub, state, 0x1000, 0x1000, &rec_ops), -ENOMEM);
+	disarm();
+	ck_assert_str_eq(fired_site, "calloc");
+	ck_assert_ptr_null(mmn_range_sub_state(&a.rsub));
+	{
+		struct mmn_stats after = stats_of(state);
+
+		assert_same_place(&before, &after);
+	}
+	assert_consistent(state);
+	/* Nothing was left half done: the same subscription inserts now. */
+	ck_assert_int_eq(mmn_range_sub_insert(&a.rsub, state, 0x1000, 0x1000, &rec_ops), 0);
+	/* The same ops again: no allocation, so no fault point. */
+	arm(1);
+	ck_assert_int_eq(mmn_range_sub_insert(&b.rsub, state, 0x3000, 0x1000, &rec_ops), 0);
+	disarm();
+	ck_assert_ptr_null(fired_site);
+	/* Another ops table, its own record; while an invalidation runs (seq odd). */
+	ck_assert_int_eq(mmn_invalidate_start(state, &all), 0);
+	before = stats_of(state);
+	arm(1);
+	ck_assert_int_eq(mmn_range_sub_insert(&c.rsub, state, 0x1000, 0x1000, &rec_ops2), -ENOMEM);
+	disarm();
+	{
+		struct mmn_stats after = stats_of(state);
+
+		assert_same_place(&before, &after);
+	}
+	assert_consistent(state);
+	ck_assert_int_eq(mmn_range_sub_insert(&c.rsub, state, 0x1000, 0x1000, &rec_ops2), 0);
+	ck_assert_uint_eq(stats_of(state).deferred_inserts, 1);
+	mmn_invalidate_end(state, &all);
+	assert_consistent(state);
+	/* Both records reach their subscriptions. */
+	a.calls = c.calls = 0;
+	ck_assert_int_eq(mmn_invalidate_start(state, &all), 0);
+	mmn_invalidate_end(state, &all);
+	ck_assert_uint_eq(a.calls, 1);
+	ck_assert_uint_eq(c.calls, 1);
+	mmn_range_sub_remove(&a.rsub);
+	mmn_range_sub_remove(&c.rsub);
+	assert_consistent(state);
+	/* b still holds rec_ops' record. */
+	ck_assert_uint_eq(stats_of(state).range_subs, 1);
+	mmn_range_sub_remove(&b.rsub);
+	assert_consistent(state);
+	ck_assert_uint_eq(stats_of(state).range_subs, 0);
+	mmn_state_free(state);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * mmn_sub_get: the subscriber's own allocation fails.
  */
 static bool alloc_fails;
@@ -542,6 +613,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, uffd_watch_faults);
 	tcase_add_test(tc, uffd_watcher_survives_poll_failure);
 	tcase_add_test(tc, sub_get_alloc_fault);
+	tcase_add_test(tc, range_insert_alloc_fault);
 	suite_add_tcase(s, tc);
 	return s;
 }

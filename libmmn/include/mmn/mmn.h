@@ -238,14 +238,23 @@ struct mmn_range_sub_ops {
 };
 
 /*
+ * Private to libmmn: what the range subscriptions of one state with one ops
+ * table share, allocated by the first insert of the pair and freed with its
+ * last remove. Keeps struct mmn_range_sub at 64 bytes, one cache line.
+ */
+struct mmn_range_owner {
+	struct mmn_state *state;
+	const struct mmn_range_sub_ops *ops;
+};
+
+/*
  * Embed in your object, zeroed before its first insert (calloc, or an
  * initializer such as = { 0 }). Every field is private to libmmn; the struct
  * is in the header only so that it can be embedded without an allocation.
  */
 struct mmn_range_sub {
 	struct mmn_itree_node node;	/* [start, last] in the state's tree */
-	struct mmn_state *state;
-	const struct mmn_range_sub_ops *ops;
+	const struct mmn_range_owner *owner;	/* NULL when not inserted */
 	uint64_t invalidate_seq;	/* odd; see mmn_range_read_begin() */
 };
 
@@ -256,8 +265,10 @@ struct mmn_range_sub {
  * mmn_range_read_begin() waits for them.
  * Returns 0, -EINVAL (NULL pointer, no invalidate op), -EOVERFLOW
  * (length 0, or the range would pass the top of the space: a range may
- * end exactly at 2^64, so start + length == 0 is allowed only as that) or
- * -EBUSY (RSUB is inserted already, into this state or another).
+ * end exactly at 2^64, so start + length == 0 is allowed only as that),
+ * -EBUSY (RSUB is inserted already, into this state or another) or -ENOMEM
+ * (the first insert of OPS into STATE allocates a small record that the
+ * subscriptions with these ops share; RSUB is then left as it was).
  * Context: never blocks; takes the state's lock; not from a callback of
  * the same state (debug builds abort).
  */
@@ -325,7 +336,7 @@ static inline void mmn_range_set_seq(struct mmn_range_sub *rsub,
 /* The state RSUB was inserted into. Context: any; never blocks. */
 static inline struct mmn_state *mmn_range_sub_state(const struct mmn_range_sub *rsub)
 {
-	return rsub->state;
+	return rsub->owner ? rsub->owner->state : NULL;
 }
 
 /* ------------------------------------------------------------------------
