@@ -135,6 +135,20 @@
 
 #define CACHELINE 64
 
+/*
+ * What the range subscriptions with one ops table share (the public part
+ * first: rsub->owner points at it). Counted and listed under the state's
+ * lock. A state has one per ops table, a handful at most: the first sits
+ * in the state, so that the usual state, with one ops table, allocates
+ * none; the others are allocated by the first insert of their ops and
+ * freed by the last remove, or with the state.
+ */
+struct range_owner {
+	struct mmn_range_owner pub;
+	unsigned long refs;		/* lock: subscriptions inserted or pending */
+	struct range_owner *next;	/* lock: state->owners */
+};
+
 struct mmn_state {
 	/*
 	 * seq: odd while an invalidation that hit the tree runs. Written with
@@ -152,7 +166,8 @@ struct mmn_state {
 	struct mmn_itree itree;			/* lock; changes only while seq is even */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
 	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
-	struct range_owner *owners;		/* lock; one per ops table in use */
+	struct range_owner owner0;		/* lock; free for any ops when refs == 0 */
+	struct range_owner *owners;		/* lock; the allocated ones */
 	uint64_t nr_range_subs;			/* lock */
 	uint64_t begun;				/* lock: range sides begun */
 	uint64_t ended;				/* lock */
@@ -190,17 +205,6 @@ struct deferred_remove {
 	struct deferred_remove *next;
 };
 
-/*
- * What the range subscriptions with one ops table share (the public part
- * first: rsub->owner points at it). Counted and listed under the state's
- * lock; freed by the remove of the last subscription that uses it, or
- * with the state. A state has one per ops table, a handful at most.
- */
-struct range_owner {
-	struct mmn_range_owner pub;
-	unsigned long refs;		/* lock: subscriptions inserted or pending */
-	struct range_owner *next;	/* lock: state->owners */
-};
 
 _Static_assert(sizeof(struct mmn_range_sub) == 64,
 	       "a range subscription is one cache line (see docs/design.md)");
@@ -373,6 +377,7 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 	/* Even: nothing invalidating. 2 so that insert's seq - 1 stays odd. */
 	state->seq = 2;
 	mmn_itree_init(&state->itree);
+	state->owner0.pub.state = state;
 	state->subs.next = state->subs.prev = &state->subs;
 
 	err = fault_inject("pthread_mutex_init") ? errno : pthread_mutex_init(&state->lock, NULL);
@@ -864,12 +869,17 @@ unmatched:
 static struct range_owner *owner_get_locked(struct mmn_state *state,
 					    const struct mmn_range_sub_ops *ops)
 {
-	struct range_owner *owner;
+	struct range_owner *owner = &state->owner0;
 
+	if (owner->refs && owner->pub.ops == ops)
+		goto found;
 	for (owner = state->owners; owner; owner = owner->next)
 		if (owner->pub.ops == ops)
-			break;
-	if (!owner) {
+			goto found;
+	if (!state->owner0.refs) {
+		owner = &state->owner0;
+		owner->pub.ops = ops;
+	} else {
 		owner = fault_inject("calloc") ? NULL : calloc(1, sizeof(*owner));
 		if (!owner)
 			return NULL;
@@ -878,6 +888,7 @@ static struct range_owner *owner_get_locked(struct mmn_state *state,
 		owner->next = state->owners;
 		state->owners = owner;
 	}
+found:
 	owner->refs++;
 	return owner;
 }
@@ -888,7 +899,7 @@ static void owner_put_locked(struct mmn_state *state, const struct mmn_range_sub
 	struct range_owner *owner = mmn_container_of(rsub->owner, struct range_owner, pub);
 	struct range_owner **p;
 
-	if (--owner->refs)
+	if (--owner->refs || owner == &state->owner0)
 		return;
 	for (p = &state->owners; *p != owner; p = &(*p)->next)
 		;
@@ -1261,9 +1272,14 @@ const char *notifier_check(struct mmn_state *state)
 		why = "seq odd with no invalidation running";
 	if (!why && state->nr_range_subs != in_tree - pending_removes + pending_inserts)
 		why = "the count of range subscriptions disagrees with the tree and the deferred list";
+	owned = state->owner0.refs;
+	if (owned && state->owner0.pub.state != state)
+		why = "the state's own owner record names another state";
 	for (const struct range_owner *o = state->owners; o && !why; o = o->next) {
 		if (o->refs == 0 || o->pub.state != state)
-			why = "an owner record is unused or of another state";
+			why = "an allocated owner record is unused or of another state";
+		if (state->owner0.refs && o->pub.ops == state->owner0.pub.ops)
+			why = "two owner records for one ops table";
 		owned += o->refs;
 	}
 	if (!why && owned != state->nr_range_subs + pending_removes)

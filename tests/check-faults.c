@@ -481,73 +481,72 @@ START_TEST(uffd_watcher_survives_poll_failure)
 END_TEST
 
 /* ------------------------------------------------------------------------
- * mmn_range_sub_insert: the first insert of an ops table allocates the
- * record its subscriptions share. Failing it leaves the subscription
- * uninserted and the state as it was; later inserts of the same ops
- * allocate nothing, and the record goes with the last remove.
+ * mmn_range_sub_insert: the subscriptions of one ops table share a record.
+ * The state holds one; the first insert of each further ops table
+ * allocates one. Failing it leaves the subscription uninserted and the
+ * state as it was; later inserts of the same ops allocate nothing.
  */
 static const struct mmn_range_sub_ops rec_ops2 = { .invalidate = rec_invalidate };
+static const struct mmn_range_sub_ops rec_ops3 = { .invalidate = rec_invalidate };
+
+/* Insert RSUB with OPS, the first allocation failing; expect FAILS or 0. */
+static void insert_failing(struct mmn_state *state, struct mmn_range_sub *rsub,
+			   uint64_t start, const struct mmn_range_sub_ops *ops, bool fails)
+{
+	struct mmn_stats before = stats_of(state), after;
+
+	arm(1);
+	ck_assert_int_eq(mmn_range_sub_insert(rsub, state, start, 0x1000, ops),
+			 fails ? -ENOMEM : 0);
+	disarm();
+	if (!fails) {
+		ck_assert_ptr_null(fired_site);
+		return;
+	}
+	ck_assert_str_eq(fired_site, "calloc");
+	ck_assert_ptr_null(mmn_range_sub_state(rsub));
+	after = stats_of(state);
+	assert_same_place(&before, &after);
+	assert_consistent(state);
+	/* Nothing was left half done: the same subscription inserts now. */
+	ck_assert_int_eq(mmn_range_sub_insert(rsub, state, start, 0x1000, ops), 0);
+	ck_assert_ptr_eq(mmn_range_sub_state(rsub), state);
+}
 
 START_TEST(range_insert_alloc_fault)
 {
 	struct mmn_invalidate_desc all = {
 		.start = 0, .end = 0, .event = MMN_EVENT_CLEAR, .flags = MMN_INVALIDATE_BLOCKABLE,
 	};
-	struct rec_sub a = { 0 }, b = { 0 }, c = { 0 };
+	struct rec_sub r[4] = { 0 };
 	struct mmn_state *state = NULL;
-	struct mmn_stats before;
 
 	ck_assert_int_eq(mmn_state_new(&state), 0);
-	before = stats_of(state);
-	arm(1);
-	ck_assert_int_eq(mmn_range_sub_insert(&a.rsub, state, 0x1000, 0x1000, &rec_ops), -ENOMEM);
-	disarm();
-	ck_assert_str_eq(fired_site, "calloc");
-	ck_assert_ptr_null(mmn_range_sub_state(&a.rsub));
-	{
-		struct mmn_stats after = stats_of(state);
-
-		assert_same_place(&before, &after);
-	}
-	assert_consistent(state);
-	/* Nothing was left half done: the same subscription inserts now. */
-	ck_assert_int_eq(mmn_range_sub_insert(&a.rsub, state, 0x1000, 0x1000, &rec_ops), 0);
-	/* The same ops again: no allocation, so no fault point. */
-	arm(1);
-	ck_assert_int_eq(mmn_range_sub_insert(&b.rsub, state, 0x3000, 0x1000, &rec_ops), 0);
-	disarm();
-	ck_assert_ptr_null(fired_site);
-	/* Another ops table, its own record; while an invalidation runs (seq odd). */
+	insert_failing(state, &r[0].rsub, 0x1000, &rec_ops, false);	/* the state's record */
+	insert_failing(state, &r[1].rsub, 0x3000, &rec_ops2, true);
+	insert_failing(state, &r[2].rsub, 0x5000, &rec_ops2, false);	/* shared */
+	/* A third ops table while an invalidation runs: the insert defers. */
 	ck_assert_int_eq(mmn_invalidate_start(state, &all), 0);
-	before = stats_of(state);
-	arm(1);
-	ck_assert_int_eq(mmn_range_sub_insert(&c.rsub, state, 0x1000, 0x1000, &rec_ops2), -ENOMEM);
-	disarm();
-	{
-		struct mmn_stats after = stats_of(state);
-
-		assert_same_place(&before, &after);
-	}
-	assert_consistent(state);
-	ck_assert_int_eq(mmn_range_sub_insert(&c.rsub, state, 0x1000, 0x1000, &rec_ops2), 0);
+	insert_failing(state, &r[3].rsub, 0x7000, &rec_ops3, true);
 	ck_assert_uint_eq(stats_of(state).deferred_inserts, 1);
 	mmn_invalidate_end(state, &all);
 	assert_consistent(state);
-	/* Both records reach their subscriptions. */
-	a.calls = c.calls = 0;
+	/* Every record reaches its subscriptions. */
+	for (int i = 0; i < 4; i++)
+		r[i].calls = 0;
 	ck_assert_int_eq(mmn_invalidate_start(state, &all), 0);
 	mmn_invalidate_end(state, &all);
-	ck_assert_uint_eq(a.calls, 1);
-	ck_assert_uint_eq(c.calls, 1);
-	mmn_range_sub_remove(&a.rsub);
-	mmn_range_sub_remove(&c.rsub);
-	assert_consistent(state);
-	/* b still holds rec_ops' record. */
-	ck_assert_uint_eq(stats_of(state).range_subs, 1);
-	mmn_range_sub_remove(&b.rsub);
-	assert_consistent(state);
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_eq(r[i].calls, 1);
+	for (int i = 0; i < 4; i++) {
+		mmn_range_sub_remove(&r[i].rsub);
+		assert_consistent(state);
+	}
 	ck_assert_uint_eq(stats_of(state).range_subs, 0);
-	mmn_state_free(state);
+	/* The state's record is free again, for any ops table. */
+	insert_failing(state, &r[0].rsub, 0x1000, &rec_ops3, false);
+	insert_failing(state, &r[1].rsub, 0x3000, &rec_ops, true);
+	mmn_state_free(state);	/* frees the allocated record; ASan checks */
 }
 END_TEST
 

@@ -239,8 +239,7 @@ struct mmn_range_sub_ops {
 
 /*
  * Private to libmmn: what the range subscriptions of one state with one ops
- * table share, allocated by the first insert of the pair and freed with its
- * last remove. Keeps struct mmn_range_sub at 64 bytes, one cache line.
+ * table share. Keeps struct mmn_range_sub at 64 bytes, one cache line.
  */
 struct mmn_range_owner {
 	struct mmn_state *state;
@@ -267,8 +266,9 @@ struct mmn_range_sub {
  * (length 0, or the range would pass the top of the space: a range may
  * end exactly at 2^64, so start + length == 0 is allowed only as that),
  * -EBUSY (RSUB is inserted already, into this state or another) or -ENOMEM
- * (the first insert of OPS into STATE allocates a small record that the
- * subscriptions with these ops share; RSUB is then left as it was).
+ * (the subscriptions with one OPS share a small record: the state holds
+ * one, each further ops table in use allocates one on its first insert;
+ * RSUB is then left as it was).
  * Context: never blocks; takes the state's lock; not from a callback of
  * the same state (debug builds abort).
  */
