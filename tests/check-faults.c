@@ -551,6 +551,72 @@ START_TEST(range_insert_alloc_fault)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * The index beside the tree: its allocations fail on inserts, on its
+ * build and while the deferred list is applied. No call fails for it: the
+ * walks use the tree again, and every subscription is still reached.
+ */
+#define IDX_SUBS 80
+
+static void all_reached_once(struct mmn_state *state, struct rec_sub *r, unsigned int n)
+{
+	const struct mmn_invalidate_desc all = {
+		.start = 0, .end = 0, .event = MMN_EVENT_CLEAR, .flags = MMN_INVALIDATE_BLOCKABLE,
+	};
+
+	for (unsigned int i = 0; i < n; i++)
+		r[i].calls = 0;
+	ck_assert_int_eq(mmn_invalidate_start(state, &all), 0);
+	mmn_invalidate_end(state, &all);
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert_uint_eq(r[i].calls, 1);
+}
+
+START_TEST(index_alloc_faults)
+{
+	const struct mmn_invalidate_desc first = {
+		.start = 0, .end = 0x1000, .event = MMN_EVENT_CLEAR,
+		.flags = MMN_INVALIDATE_BLOCKABLE,
+	};
+	static struct rec_sub r[IDX_SUBS];
+	struct mmn_state *state = NULL;
+	unsigned long fired = 0;
+
+	memset(r, 0, sizeof(r));
+	ck_assert_int_eq(mmn_state_new(&state), 0);
+	notifier_index_min(state, 4);
+	/* Straight inserts, every other one failing its first allocation. */
+	for (unsigned int i = 0; i < IDX_SUBS / 2; i++) {
+		arm(i % 2 ? 1 : 0);
+		ck_assert_int_eq(mmn_range_sub_insert(&r[i].rsub, state, (uint64_t)i * 0x1000,
+						      0x1000, &rec_ops), 0);
+		disarm();
+		fired += fired_site != NULL;
+		ck_assert(!fired_site || !strcmp(fired_site, "index node"));
+		assert_consistent(state);
+	}
+	all_reached_once(state, r, IDX_SUBS / 2);
+	/* Deferred inserts, applied by the end that fails an allocation. */
+	ck_assert_int_eq(mmn_invalidate_start(state, &first), 0);
+	for (unsigned int i = IDX_SUBS / 2; i < IDX_SUBS; i++)
+		ck_assert_int_eq(mmn_range_sub_insert(&r[i].rsub, state, (uint64_t)i * 0x1000,
+						      0x1000, &rec_ops), 0);
+	arm(1);
+	mmn_invalidate_end(state, &first);
+	disarm();
+	fired += fired_site != NULL;
+	assert_consistent(state);
+	all_reached_once(state, r, IDX_SUBS);
+	ck_assert_uint_ge(fired, 2);
+	for (unsigned int i = 0; i < IDX_SUBS; i++) {
+		mmn_range_sub_remove(&r[i].rsub);
+		assert_consistent(state);
+	}
+	mmn_state_free(state);
+	report("the index beside the tree", fired);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * mmn_sub_get: the subscriber's own allocation fails.
  */
 static bool alloc_fails;
@@ -613,6 +679,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, uffd_watcher_survives_poll_failure);
 	tcase_add_test(tc, sub_get_alloc_fault);
 	tcase_add_test(tc, range_insert_alloc_fault);
+	tcase_add_test(tc, index_alloc_faults);
 	suite_add_tcase(s, tc);
 	return s;
 }

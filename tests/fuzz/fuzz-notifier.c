@@ -672,6 +672,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&m, 0, sizeof(m));
 	FUZZ_ASSERT(mmn_state_new(&m.state) == 0, "mmn_state_new failed");
+	/* Walks through the index from 3 subscriptions, the tree below 2. */
+	notifier_index_min(m.state, 3);
 	m.seq = 2;
 
 	while (fuzz_more(&in)) {
