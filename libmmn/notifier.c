@@ -100,6 +100,11 @@
  * the deferred list never fails. It is built again later (once the tree
  * has doubled), and dropped below idx_min / 2. It changes with the tree,
  * under the lock, while seq is even, so walkers may read it unlocked.
+ * Inserts and removes do not change it at once: they queue the change
+ * (idx_pending), so that a subscription inserted and removed again between
+ * two invalidations never costs the index anything, and the next
+ * invalidation that finds seq even applies the queue. While changes wait
+ * (seq odd, or a full queue could not be applied), walks take the tree.
  *
  * WHOLE-SPACE SUBSCRIPTIONS
  *
@@ -172,6 +177,18 @@ struct range_owner {
 	struct range_owner *next;	/* lock: state->owners */
 };
 
+/*
+ * A change of the tree not yet made to the index. The values, not the
+ * subscription, say what to remove: it may be freed by then.
+ */
+#define IDX_PENDING 16
+
+struct idx_op {
+	uint64_t start, last;
+	struct mmn_range_sub *rsub;
+	bool insert;
+};
+
 struct mmn_state {
 	/*
 	 * seq: odd while an invalidation that hit the tree runs. Written with
@@ -193,7 +210,9 @@ struct mmn_state {
 	 * the tree it changes only while seq is even.
 	 */
 	struct index idx;			/* lock, as itree */
-	bool idx_on;				/* lock: idx holds the whole tree */
+	bool idx_on;				/* lock: idx holds the tree, but for idx_pending */
+	unsigned int idx_npending;		/* lock */
+	struct idx_op idx_pending[IDX_PENDING];	/* lock: changes not yet made to idx */
 	uint64_t idx_min;			/* lock: build at this many in the tree */
 	uint64_t idx_retry;			/* lock: after a failed build, not below this */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
@@ -453,26 +472,59 @@ static void idx_drop_locked(struct mmn_state *state, uint64_t retry)
 {
 	index_fini(&state->idx);
 	state->idx_on = false;
+	state->idx_npending = 0;
 	state->idx_retry = retry;
+}
+
+/* Make the queued changes to the index. Only while nobody walks. */
+static void idx_apply_locked(struct mmn_state *state)
+{
+	for (unsigned int i = 0; i < state->idx_npending && state->idx_on; i++) {
+		const struct idx_op *op = &state->idx_pending[i];
+		int err;
+
+		if (op->insert) {
+			if (index_insert(&state->idx, op->start, op->last, op->rsub))
+				idx_drop_locked(state, 2 * (state->idx.count + 1));
+			continue;
+		}
+		err = index_remove(&state->idx, op->start, op->last, op->rsub);
+		MMN_BUG_ON(err, "the index lost the subscription at [%#llx, %#llx]",
+			   (unsigned long long)op->start, (unsigned long long)op->last);
+		(void)err;
+	}
+	state->idx_npending = 0;
+}
+
+/* Queue a change; a full queue is applied first. Only while nobody walks. */
+static void idx_queue_locked(struct mmn_state *state, struct mmn_range_sub *rsub, bool insert)
+{
+	if (!state->idx_on)
+		return;
+	/* The remove of a queued insert cancels it: the index never knew. */
+	for (unsigned int i = state->idx_npending; !insert && i-- > 0; ) {
+		if (state->idx_pending[i].rsub != rsub || !state->idx_pending[i].insert)
+			continue;
+		state->idx_pending[i] = state->idx_pending[--state->idx_npending];
+		return;
+	}
+	if (state->idx_npending == IDX_PENDING)
+		idx_apply_locked(state);
+	if (!state->idx_on)
+		return;
+	state->idx_pending[state->idx_npending++] = (struct idx_op){
+		.start = rsub->node.start, .last = rsub->node.last, .rsub = rsub, .insert = insert,
+	};
 }
 
 static void idx_add_locked(struct mmn_state *state, struct mmn_range_sub *rsub)
 {
-	if (state->idx_on &&
-	    index_insert(&state->idx, rsub->node.start, rsub->node.last, rsub))
-		idx_drop_locked(state, 2 * (state->idx.count + 1));
+	idx_queue_locked(state, rsub, true);
 }
 
 static void idx_del_locked(struct mmn_state *state, struct mmn_range_sub *rsub)
 {
-	int err;
-
-	if (!state->idx_on)
-		return;
-	err = index_remove(&state->idx, rsub->node.start, rsub->node.last, rsub);
-	MMN_BUG_ON(err, "the index lost the subscription at [%#llx, %#llx]",
-		   (unsigned long long)rsub->node.start, (unsigned long long)rsub->node.last);
-	(void)err;
+	idx_queue_locked(state, rsub, false);
 }
 
 /* After the tree changed to IN_TREE nodes: build or drop the index. */
@@ -488,9 +540,15 @@ static void idx_resize_locked(struct mmn_state *state, uint64_t in_tree)
 	if (in_tree < state->idx_min || in_tree < state->idx_retry)
 		return;
 	state->idx_on = true;
-	for (node = mmn_itree_iter_first(&state->itree, 0, UINT64_MAX); node && state->idx_on;
-	     node = mmn_itree_iter_next(node, 0, UINT64_MAX))
-		idx_add_locked(state, mmn_container_of(node, struct mmn_range_sub, node));
+	state->idx_npending = 0;
+	for (node = mmn_itree_iter_first(&state->itree, 0, UINT64_MAX); node;
+	     node = mmn_itree_iter_next(node, 0, UINT64_MAX)) {
+		if (index_insert(&state->idx, node->start, node->last,
+				 mmn_container_of(node, struct mmn_range_sub, node))) {
+			idx_drop_locked(state, 2 * in_tree);
+			return;
+		}
+	}
 }
 
 void notifier_index_min(struct mmn_state *state, uint64_t min)
@@ -522,7 +580,7 @@ static struct mmn_range_sub *walk_first(struct mmn_state *state, struct walk *w,
 
 	w->start = start;
 	w->last = last;
-	w->idx = state->idx_on;
+	w->idx = state->idx_on && state->idx_npending == 0;
 	if (w->idx)
 		return w->cur = index_iter_first(&state->idx, &w->it, start, last);
 	node = itree_first_prefetch(&state->itree, start, last);
@@ -675,6 +733,9 @@ static struct mmn_range_sub *range_begin(struct mmn_state *state, struct walk *w
 	*quiet = __atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0;
 	if (*quiet)
 		state->open_quiet++;
+	/* Nobody walks while seq is even: the index may catch up. */
+	if (unlikely(state->idx_npending) && !seq_invalidating(state->seq))
+		idx_apply_locked(state);
 	node = walk_first(state, w, start, last);
 	if (node && !seq_invalidating(state->seq))
 		seq_store(state, state->seq + 1);
@@ -1403,16 +1464,22 @@ const char *notifier_check(struct mmn_state *state)
 		in_tree++;
 	}
 	if (!why && state->idx_on) {
+		/* Queued removes may name freed subscriptions: count only then. */
+		uint64_t indexed = 0, want = in_tree;
 		struct index_iter it;
-		uint64_t indexed = 0;
 
+		for (unsigned int i = 0; i < state->idx_npending; i++)
+			want += state->idx_pending[i].insert ? -1 : 1;
 		for (void *p = index_iter_first(&state->idx, &it, 0, UINT64_MAX); p && !why;
 		     p = index_iter_next(&it), indexed++)
-			if (!itree_node_linked(&((struct mmn_range_sub *)p)->node))
+			if (!state->idx_npending &&
+			    !itree_node_linked(&((struct mmn_range_sub *)p)->node))
 				why = "the index names a subscription in no tree";
-		if (!why && indexed != in_tree)
-			why = "the index and the tree hold different counts";
+		if (!why && indexed != want)
+			why = "the index and the tree, with the queued changes, hold different counts";
 	}
+	if (!why && state->idx_npending > IDX_PENDING)
+		why = "the index's queue overflowed";
 	if (!why && !state->idx_on && state->idx.count)
 		why = "an index left behind while the walks use the tree";
 	for (rsub = state->deferred_ins; rsub && !why; rsub = deferred_ins_next(rsub)) {
