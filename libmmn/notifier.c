@@ -260,14 +260,47 @@ struct deferred_remove {
 _Static_assert(sizeof(struct mmn_range_sub) == 64,
 	       "a range subscription is one cache line (see docs/design.md)");
 
+/*
+ * A subscription using the state's own record has in rsub->owner the
+ * state's address with bit 0 set, so that read_begin reaches seq in two
+ * dependent loads (rsub, then seq at -1 from that value), as when the
+ * subscription held the state pointer itself, not three.
+ */
+#define OWNER_IN_STATE 1ul
+
+_Static_assert(offsetof(struct mmn_state, seq) == 0, "read_begin loads seq at the tag's -1");
+
+static inline const struct mmn_range_owner *rsub_owner(const struct mmn_range_sub *rsub)
+{
+	uintptr_t o = (uintptr_t)rsub->owner;
+
+	if (o & OWNER_IN_STATE)
+		return &((struct mmn_state *)(o - OWNER_IN_STATE))->owner0.pub;
+	return (const struct mmn_range_owner *)o;
+}
+
 static inline struct mmn_state *rsub_state(const struct mmn_range_sub *rsub)
 {
-	return rsub->owner->state;
+	uintptr_t o = (uintptr_t)rsub->owner;
+
+	if (likely(o & OWNER_IN_STATE))
+		return (struct mmn_state *)(o - OWNER_IN_STATE);
+	return ((const struct mmn_range_owner *)o)->state;
+}
+
+/* seq_load(rsub_state(RSUB)), the tagged case's address in the load itself. */
+static inline uint64_t rsub_seq_load(const struct mmn_range_sub *rsub)
+{
+	uintptr_t o = (uintptr_t)rsub->owner;
+
+	if (likely(o & OWNER_IN_STATE))
+		return __atomic_load_n((const uint64_t *)(o - OWNER_IN_STATE), __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&((const struct mmn_range_owner *)o)->state->seq, __ATOMIC_ACQUIRE);
 }
 
 static inline const struct mmn_range_sub_ops *rsub_ops(const struct mmn_range_sub *rsub)
 {
-	return rsub->owner->ops;
+	return rsub_owner(rsub)->ops;
 }
 
 /* A deferred insert is in no tree: its node's left pointer links the list. */
@@ -527,18 +560,15 @@ static void idx_del_locked(struct mmn_state *state, struct mmn_range_sub *rsub)
 	idx_queue_locked(state, rsub, false);
 }
 
-/* After the tree changed to IN_TREE nodes: build or drop the index. */
-static void idx_resize_locked(struct mmn_state *state, uint64_t in_tree)
+/* Build the index from the tree of IN_TREE subscriptions, or drop it. */
+static __attribute__((noinline)) void idx_resize_slow(struct mmn_state *state, uint64_t in_tree)
 {
 	struct mmn_itree_node *node;
 
 	if (state->idx_on) {
-		if (in_tree < state->idx_min / 2)
-			idx_drop_locked(state, 0);
+		idx_drop_locked(state, 0);
 		return;
 	}
-	if (in_tree < state->idx_min || in_tree < state->idx_retry)
-		return;
 	state->idx_on = true;
 	state->idx_npending = 0;
 	for (node = mmn_itree_iter_first(&state->itree, 0, UINT64_MAX); node;
@@ -549,6 +579,14 @@ static void idx_resize_locked(struct mmn_state *state, uint64_t in_tree)
 			return;
 		}
 	}
+}
+
+/* After the tree changed to IN_TREE subscriptions: build or drop the index. */
+static inline void idx_resize_locked(struct mmn_state *state, uint64_t in_tree)
+{
+	if (state->idx_on ? in_tree < state->idx_min / 2 :
+			    in_tree >= state->idx_min && in_tree >= state->idx_retry)
+		idx_resize_slow(state, in_tree);
 }
 
 void notifier_index_min(struct mmn_state *state, uint64_t min)
@@ -1096,7 +1134,7 @@ found:
 /* RSUB is in no tree and on no list any more: drop its share of the owner. */
 static void owner_put_locked(struct mmn_state *state, const struct mmn_range_sub *rsub)
 {
-	struct range_owner *owner = mmn_container_of(rsub->owner, struct range_owner, pub);
+	struct range_owner *owner = mmn_container_of(rsub_owner(rsub), struct range_owner, pub);
 	struct range_owner **p;
 
 	if (--owner->refs || owner == &state->owner0)
@@ -1132,7 +1170,9 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 	}
 	rsub->node.start = start;
 	rsub->node.last = start + (length - 1);
-	rsub->owner = &owner->pub;
+	rsub->owner = owner == &state->owner0 ?
+		      (const struct mmn_range_owner *)((uintptr_t)state | OWNER_IN_STATE) :
+		      &owner->pub;
 	itree_node_clear(&rsub->node);
 	if (state->active) {
 		/*
@@ -1240,9 +1280,11 @@ MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 }
 
 /* Out of line and cold, so that the fast path of read_begin stays small. */
-static __attribute__((noinline, cold)) uint64_t read_begin_wait(struct mmn_state *state,
+static __attribute__((noinline, cold)) uint64_t read_begin_wait(struct mmn_range_sub *rsub,
 								uint64_t seq)
 {
+	struct mmn_state *state = rsub_state(rsub);
+
 	BUG_WAITS_FOR_ITSELF(state, "mmn_range_read_begin");
 	state_lock(state);
 	state->read_waits++;
@@ -1253,13 +1295,11 @@ static __attribute__((noinline, cold)) uint64_t read_begin_wait(struct mmn_state
 
 MMN_EXPORT uint64_t mmn_range_read_begin(struct mmn_range_sub *rsub)
 {
-	struct mmn_state *state;
 	uint64_t seq;
 	bool running;
 
 	MMN_BUG_ON(!rsub->owner, "mmn_range_read_begin: subscription is not inserted");
-	state = rsub_state(rsub);
-	BUG_IN_CALLBACK(state, "mmn_range_read_begin");
+	BUG_IN_CALLBACK(rsub_state(rsub), "mmn_range_read_begin");
 
 #ifdef MMN_BENCH_LOCKED_READ_BEGIN
 	/*
@@ -1267,18 +1307,22 @@ MMN_EXPORT uint64_t mmn_range_read_begin(struct mmn_range_sub *rsub)
 	 * bench/Makemodule.am): load both sequences under the state's lock,
 	 * as the kernel's read side does, to show what lock-free buys.
 	 */
-	state_lock(state);
+	state_lock(rsub_state(rsub));
 #endif
 	/* Pairs with the release in mmn_range_set_seq(); see the essay. */
 	seq = __atomic_load_n(&rsub->invalidate_seq, __ATOMIC_ACQUIRE);
-	running = seq == seq_load(state);
+	running = seq == rsub_seq_load(rsub);
 #ifdef MMN_BENCH_LOCKED_READ_BEGIN
-	state_unlock(state);
+	state_unlock(rsub_state(rsub));
 #endif
 	if (likely(!running))
 		return seq;
-	/* An invalidation that hit RSUB (or predates it) is still running. */
-	return read_begin_wait(state, seq);
+	/*
+	 * An invalidation that hit RSUB (or predates it) is still running.
+	 * The wait finds the state again: kept out of the fast path, the
+	 * state's address folds into the load of its seq.
+	 */
+	return read_begin_wait(rsub, seq);
 }
 
 /* ------------------------------------------------------------------------

@@ -253,7 +253,8 @@ struct mmn_range_owner {
  */
 struct mmn_range_sub {
 	struct mmn_itree_node node;	/* [start, last] in the state's tree */
-	const struct mmn_range_owner *owner;	/* NULL when not inserted */
+	/* NULL when not inserted; bit 0 set: the state's address, see below */
+	const struct mmn_range_owner *owner;
 	uint64_t invalidate_seq;	/* odd; see mmn_range_read_begin() */
 };
 
@@ -336,7 +337,12 @@ static inline void mmn_range_set_seq(struct mmn_range_sub *rsub,
 /* The state RSUB was inserted into. Context: any; never blocks. */
 static inline struct mmn_state *mmn_range_sub_state(const struct mmn_range_sub *rsub)
 {
-	return rsub->owner ? rsub->owner->state : NULL;
+	/* With bit 0 set, owner is the state's address (its own record). */
+	uintptr_t owner = (uintptr_t)rsub->owner;
+
+	if (owner & 1)
+		return (struct mmn_state *)(owner - 1);
+	return owner ? ((const struct mmn_range_owner *)owner)->state : NULL;
 }
 
 /* ------------------------------------------------------------------------
