@@ -215,6 +215,7 @@ struct mmn_state {
 	struct idx_op idx_pending[IDX_PENDING];	/* lock: changes not yet made to idx */
 	uint64_t idx_min;			/* lock: build at this many in the tree */
 	uint64_t idx_retry;			/* lock: after a failed build, not below this */
+	uint64_t idx_build_at;			/* lock: 0 while idx_on, else the larger of both */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
 	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
 	struct range_owner owner0;		/* lock; free for any ops when refs == 0 */
@@ -464,6 +465,7 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 	state->owner0.pub.state = state;
 	index_init(&state->idx);
 	state->idx_min = INDEX_BUILD_MIN;
+	state->idx_build_at = INDEX_BUILD_MIN;
 	state->subs.next = state->subs.prev = &state->subs;
 
 	err = fault_inject("pthread_mutex_init") ? errno : pthread_mutex_init(&state->lock, NULL);
@@ -507,6 +509,7 @@ static void idx_drop_locked(struct mmn_state *state, uint64_t retry)
 	state->idx_on = false;
 	state->idx_npending = 0;
 	state->idx_retry = retry;
+	state->idx_build_at = retry > state->idx_min ? retry : state->idx_min;
 }
 
 /* Make the queued changes to the index. Only while nobody walks. */
@@ -579,7 +582,16 @@ static __attribute__((noinline)) void idx_resize_slow(struct mmn_state *state, u
 			return;
 		}
 	}
+	state->idx_build_at = 0;
 }
+
+/*
+ * RSUB went straight into the tree, which holds IN_TREE now. Out of line:
+ * inserts reach it only while the index is on or due (idx_build_at).
+ */
+static __attribute__((noinline)) void idx_inserted_slow(struct mmn_state *state,
+							 struct mmn_range_sub *rsub,
+							 uint64_t in_tree);
 
 /* After the tree changed to IN_TREE subscriptions: build or drop the index. */
 static inline void idx_resize_locked(struct mmn_state *state, uint64_t in_tree)
@@ -589,11 +601,19 @@ static inline void idx_resize_locked(struct mmn_state *state, uint64_t in_tree)
 		idx_resize_slow(state, in_tree);
 }
 
+static void idx_inserted_slow(struct mmn_state *state, struct mmn_range_sub *rsub,
+			      uint64_t in_tree)
+{
+	idx_add_locked(state, rsub);
+	idx_resize_locked(state, in_tree);
+}
+
 void notifier_index_min(struct mmn_state *state, uint64_t min)
 {
 	state_lock(state);
 	state->idx_min = min;
 	state->idx_retry = 0;
+	state->idx_build_at = state->idx_on ? 0 : min;
 	if (!seq_invalidating(state->seq))
 		idx_resize_locked(state, state->nr_range_subs);
 	state_unlock(state);
@@ -1151,6 +1171,7 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 				    const struct mmn_range_sub_ops *ops)
 {
 	struct range_owner *owner;
+	bool direct = false;
 
 	if (!rsub || !state || !ops || !ops->invalidate)
 		return -EINVAL;
@@ -1186,19 +1207,19 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 		} else {
 			seq_store(state, state->seq + 1);
 			mmn_itree_insert(&state->itree, &rsub->node);
-			idx_add_locked(state, rsub);
+			direct = true;
 		}
 		__atomic_store_n(&rsub->invalidate_seq, state->seq, __ATOMIC_RELAXED);
 	} else {
 		/* Odd and older than any seq to come: read_begin never waits. */
 		__atomic_store_n(&rsub->invalidate_seq, state->seq - 1, __ATOMIC_RELAXED);
 		mmn_itree_insert(&state->itree, &rsub->node);
-		idx_add_locked(state, rsub);
+		direct = true;
 	}
 	state->nr_range_subs++;
 	/* Straight into the tree: nothing was pending, the counts agree. */
-	if (itree_node_linked(&rsub->node))
-		idx_resize_locked(state, state->nr_range_subs);
+	if (direct && unlikely(state->nr_range_subs >= state->idx_build_at))
+		idx_inserted_slow(state, rsub, state->nr_range_subs);
 	state_unlock(state);
 	return 0;
 }
@@ -1265,9 +1286,11 @@ MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 			   "mmn_range_sub_remove: subscription at [%#llx, %#llx] is not inserted",
 			   (unsigned long long)rsub->node.start,
 			   (unsigned long long)rsub->node.last);
-		idx_del_locked(state, rsub);
 		mmn_itree_remove(&state->itree, &rsub->node);
-		idx_resize_locked(state, state->nr_range_subs - 1);
+		if (unlikely(state->idx_on)) {
+			idx_del_locked(state, rsub);
+			idx_resize_locked(state, state->nr_range_subs - 1);
+		}
 	}
 	state->nr_range_subs--;
 	if (wait_for) {
