@@ -320,11 +320,6 @@ static inline uint64_t range_last(uint64_t end)
 	return end - 1;
 }
 
-static inline uint64_t seq_load(const struct mmn_state *state)
-{
-	return __atomic_load_n(&state->seq, __ATOMIC_ACQUIRE);
-}
-
 /* Called with state->lock held. Pairs with the acquire in read_begin. */
 static inline void seq_store(struct mmn_state *state, uint64_t seq)
 {
