@@ -31,6 +31,7 @@
 #include "core/vm.h"
 #include "config/domain.h"
 #include "devices/vdev.h"
+#include "devices/vhost-user/blk.h"
 #include "control/vmctl.h"
 #include "kvm-figures.h"
 
@@ -57,9 +58,10 @@ static void usage(FILE *f)
 	      "                  kvm-demo starts and stops; the guest writes and verifies it\n"
 	      "  --bench REPS    time REPS moves of boot RAM under device traffic (slot\n"
 	      "                  remap, quiescence, device drain), print them for make bench\n"
-	      "  --inject deaf-guest|guest-crash|unbracketed  testing: a guest that never\n"
-	      "                  answers the mailbox, one that crashes at boot (an invalid\n"
-	      "                  instruction), or one change behind libmmn's back\n"
+	      "  --inject deaf-guest|guest-crash|unbracketed|disk-corrupt  testing: a guest\n"
+	      "                  that never answers the mailbox, one that crashes at boot (an\n"
+	      "                  invalid instruction), one change behind libmmn's back, or\n"
+	      "                  one byte of the disk image changed before it is checked\n"
 	      "  --no-scenario, --quiet  only the self-test: without them, a run that is\n"
 	      "                  none of --chaos, --ctl-script, --bench, --guest hotplugs,\n"
 	      "                  balloons, remaps, protects and unplugs memory while the\n"
@@ -332,6 +334,7 @@ int main(int argc, char **argv)
 	const char *script_path = NULL, *disk_image = NULL;
 	struct ctl_server ctl;
 	bool broken = false, inject_deaf = false, inject_crash = false, inject_unbracketed = false;
+	bool inject_disk = false;
 	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
@@ -413,9 +416,11 @@ int main(int argc, char **argv)
 				inject_crash = true;
 			} else if (strcmp(optarg, "unbracketed") == 0) {
 				inject_unbracketed = true;
+			} else if (strcmp(optarg, "disk-corrupt") == 0) {
+				inject_disk = true;
 			} else {
-				kd_error("--inject '%s': expected deaf-guest, guest-crash or "
-					 "unbracketed", optarg);
+				kd_error("--inject '%s': expected deaf-guest, guest-crash, "
+					 "unbracketed or disk-corrupt", optarg);
 				return KD_EXIT_USAGE;
 			}
 			break;
@@ -515,6 +520,8 @@ int main(int argc, char **argv)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 		if (inject_deaf && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
+		if (inject_disk)
+			vu_blk_inject_corruption(&vm);
 		if (inject_crash && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_CRASH;
 		if (chaos_s && vdev_chaos_enable(&vm) < 0)
