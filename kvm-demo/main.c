@@ -31,6 +31,7 @@
 #include "core/vm.h"
 #include "config/domain.h"
 #include "devices/vdev.h"
+#include "devices/vhost-user/blk.h"
 #include "control/vmctl.h"
 #include "kvm-figures.h"
 
@@ -62,11 +63,12 @@ static void usage(FILE *f)
 	      "                  kvm-demo starts and stops; the guest writes and verifies it\n"
 	      "  --bench REPS    time REPS moves of boot RAM under device traffic (slot\n"
 	      "                  remap, quiescence, device drain), print them for make bench\n"
-	      "  --inject deaf-guest|guest-crash|triple-fault|unbracketed  testing: a guest\n"
-	      "                  that never answers the mailbox, one that crashes at boot (an\n"
-	      "                  invalid instruction), the same crash with the IDT wiped (a\n"
-	      "                  triple fault and the crash dump), or one change behind\n"
-	      "                  libmmn's back\n"
+	      "  --inject deaf-guest|guest-crash|triple-fault|unbracketed|disk-corrupt\n"
+	      "                  testing: a guest that never answers the mailbox, one that\n"
+	      "                  crashes at boot (an invalid instruction), the same crash\n"
+	      "                  with the IDT wiped (a triple fault and the crash dump), one\n"
+	      "                  change behind libmmn's back, or one byte of the disk image\n"
+	      "                  changed before it is checked\n"
 	      "  --no-scenario, --quiet  only the self-test: without them, a run that is\n"
 	      "                  none of --chaos, --ctl-script, --bench, --guest hotplugs,\n"
 	      "                  balloons, remaps, protects and unplugs memory while the\n"
@@ -342,7 +344,7 @@ int main(int argc, char **argv)
 	const char *script_path = NULL, *disk_image = NULL;
 	struct ctl_server ctl;
 	bool broken = false, inject_deaf = false, inject_crash = false, inject_unbracketed = false;
-	bool inject_triple = false;
+	bool inject_triple = false, inject_disk = false;
 	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
@@ -430,9 +432,11 @@ int main(int argc, char **argv)
 				inject_triple = true;
 			} else if (strcmp(optarg, "unbracketed") == 0) {
 				inject_unbracketed = true;
+			} else if (strcmp(optarg, "disk-corrupt") == 0) {
+				inject_disk = true;
 			} else {
 				kd_error("--inject '%s': expected deaf-guest, guest-crash, "
-					 "triple-fault or unbracketed", optarg);
+					 "triple-fault, unbracketed or disk-corrupt", optarg);
 				return KD_EXIT_USAGE;
 			}
 			break;
@@ -537,6 +541,8 @@ int main(int argc, char **argv)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 		if (inject_deaf && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
+		if (inject_disk)
+			vu_blk_inject_corruption(&vm);
 		if ((inject_crash || inject_triple) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_CRASH;
 		/* No IDT: the crash cannot be reported, and the crash dump must say why. */

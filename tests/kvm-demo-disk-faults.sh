@@ -2,7 +2,8 @@
 # Run inside the nested guest by kvm-demo-nested-disk-faults.test, from the
 # build directory: KVM_DEMO DIR.
 #  1. qemu-storage-daemon is killed (SIGKILL) while the guest uses the disk;
-#  2. a fake backend that never answers REM_MEM_REG, then a remap.
+#  2. a fake backend that never answers REM_MEM_REG, then a remap;
+#  3. the image changed behind the guest's back: the check must see it.
 set -u
 kvm_demo=$1 dir=$2
 
@@ -29,3 +30,7 @@ echo "faults: run 2 exit status $?"
 kill $fake 2>/dev/null
 wait $fake
 cat "$dir/out2"
+
+"$kvm_demo" --disk-image "$dir/corrupt.img" --no-scenario --inject disk-corrupt >"$dir/out3" 2>&1
+echo "faults: run 3 exit status $?"
+grep -v "pass [0-9]*: chunk" "$dir/out3"

@@ -103,6 +103,7 @@ struct vu_blk {
 	pthread_t watcher;
 	bool watcher_started;
 	bool ioeventfd;
+	bool corrupt;			/* --inject disk-corrupt */
 	uint64_t sum;			/* the guest's checksum report */
 	uint32_t sum_covered;
 	unsigned int sum_words;
@@ -688,6 +689,32 @@ int vu_blk_create(struct vm *vm)
 	return 0;
 }
 
+void vu_blk_inject_corruption(struct vm *vm)
+{
+	if (vm->blk)
+		vm->blk->corrupt = true;
+}
+
+/* --inject disk-corrupt: one byte of the first chunk inverted, as a bad write would. */
+static void corrupt_image(const char *image)
+{
+	int fd = open(image, O_RDWR | O_CLOEXEC);
+	uint8_t b;
+
+	if (fd < 0 || pread(fd, &b, 1, 4096) != 1) {
+		kd_error("disk: --inject disk-corrupt: %s: %s", image, strerror(errno));
+	} else {
+		b = (uint8_t)~b;
+		if (pwrite(fd, &b, 1, 4096) != 1)
+			kd_error("disk: --inject disk-corrupt: %s: %s", image, strerror(errno));
+		else
+			printf("kvm-demo: disk: --inject disk-corrupt: byte 4096 of %s inverted\n",
+			       image);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 /*
  * After the backend is gone (its writes are on the image): the checksum
  * of the image's first chunks against the one the guest reported.
@@ -713,6 +740,8 @@ static bool verify_image(struct vu_blk *d)
 		       "external backend's: not verified here)\n", d->sum, d->sum_covered);
 		return true;
 	}
+	if (d->corrupt)
+		corrupt_image(image);
 	buf = malloc(KD_BLK_CHUNK);
 	fd = open(image, O_RDONLY | O_CLOEXEC);
 	if (!buf || fd < 0) {

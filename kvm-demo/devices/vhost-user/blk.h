@@ -23,5 +23,7 @@ struct vu_blk_figures {
 void vu_blk_figures(struct vm *vm, struct vu_blk_figures *f);
 /* One line of those figures, for the chaos report and the demo's summary. */
 void vu_blk_report(struct vm *vm, FILE *out);
+/* Testing: change one byte of the image before it is checked, to prove the check. */
+void vu_blk_inject_corruption(struct vm *vm);
 
 #endif
