@@ -633,8 +633,9 @@ struct walk {
 	struct index_iter it;
 };
 
-static struct mmn_range_sub *walk_first(struct mmn_state *state, struct walk *w,
-					uint64_t start, uint64_t last)
+static inline __attribute__((always_inline))
+struct mmn_range_sub *walk_first(struct mmn_state *state, struct walk *w,
+				 uint64_t start, uint64_t last)
 {
 	struct mmn_itree_node *node;
 
@@ -889,21 +890,17 @@ static void end_locked(struct mmn_state *state, const struct mmn_invalidate_desc
 		       bool completed);
 
 /*
- * Call ->invalidate() on every subscription overlapping the desc. *QUIET:
- * see range_begin(); *HIT: some subscription was called. On refusal the
- * invalidation is over when this returns.
+ * range_invalidate() once something was hit: call ->invalidate() on RSUB,
+ * the first hit of walk W, and every later one. Out of line, so that an
+ * invalidation that hits nothing runs none of it.
  */
-static int range_invalidate(struct mmn_state *state,
-			    const struct mmn_invalidate_desc *desc,
-			    bool *quiet, bool *hit)
+static __attribute__((noinline)) int range_call_hits(struct mmn_state *state,
+						     const struct mmn_invalidate_desc *desc,
+						     struct walk *w, struct mmn_range_sub *rsub,
+						     uint64_t cur_seq, const bool *quiet)
 {
 	const bool blockable = desc->flags & MMN_INVALIDATE_BLOCKABLE;
-	struct mmn_range_sub *rsub;
-	uint64_t cur_seq;
-	struct walk w;
 
-	rsub = range_begin(state, &w, desc->start, range_last(desc->end), &cur_seq, quiet);
-	*hit = rsub != NULL;
 	for (struct mmn_range_sub *next; rsub; rsub = next) {
 		bool ok;
 
@@ -912,7 +909,7 @@ static int range_invalidate(struct mmn_state *state,
 		 * while the callback runs: the walk stands still (seq is odd)
 		 * and the callback cannot change it.
 		 */
-		next = walk_next(&w);
+		next = walk_next(w);
 		if (next)
 			__builtin_prefetch(next, 1);
 		cb_enter(state);
@@ -945,6 +942,26 @@ static int range_invalidate(struct mmn_state *state,
 			   (unsigned long long)rsub->node.last);
 	}
 	return 0;
+}
+
+/*
+ * Call ->invalidate() on every subscription overlapping the desc. *QUIET:
+ * see range_begin(); *HIT: some subscription was called. On refusal the
+ * invalidation is over when this returns.
+ */
+static inline int range_invalidate(struct mmn_state *state,
+				   const struct mmn_invalidate_desc *desc,
+				   bool *quiet, bool *hit)
+{
+	struct mmn_range_sub *rsub;
+	uint64_t cur_seq;
+	struct walk w;
+
+	rsub = range_begin(state, &w, desc->start, range_last(desc->end), &cur_seq, quiet);
+	*hit = rsub != NULL;
+	if (likely(!rsub))
+		return 0;
+	return range_call_hits(state, desc, &w, rsub, cur_seq, quiet);
 }
 
 /* ------------------------------------------------------------------------
