@@ -164,13 +164,6 @@
 #define INDEX_BUILD_MIN 16384
 
 /*
- * Below this many subscriptions the tree's first search runs without
- * prefetching: all in cache, the prefetches only add instructions (35
- * against 23 ns at 4096, 58 against 116 at 16384, mmn-bench-breakdown).
- */
-#define TREE_PREFETCH_MIN 8192
-
-/*
  * What the range subscriptions with one ops table share (the public part
  * first: rsub->owner points at it). Counted and listed under the state's
  * lock. A state has one per ops table, a handful at most: the first sits
@@ -221,7 +214,7 @@ struct mmn_state {
 	unsigned int idx_npending;		/* lock */
 	struct idx_op idx_pending[IDX_PENDING];	/* lock: changes not yet made to idx */
 	uint64_t idx_min;			/* lock: build at this many in the tree */
-	uint64_t idx_retry;			/* lock: after a failed build, not below this */
+	uint64_t idx_retry;			/* lock, as itree: after a failed build, not below this */
 	uint64_t idx_build_at;			/* lock: 0 while idx_on, else the larger of both */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
 	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
@@ -644,10 +637,13 @@ struct mmn_range_sub *walk_first(struct mmn_state *state, struct walk *w,
 	w->idx = state->idx_on && state->idx_npending == 0;
 	if (w->idx)
 		return w->cur = index_iter_first(&state->idx, &w->it, start, last);
-	/* Fetching both children pays only once the tree leaves the caches. */
-	node = state->nr_range_subs < TREE_PREFETCH_MIN ?
-	       mmn_itree_iter_first(&state->itree, start, last) :
-	       itree_first_prefetch(&state->itree, start, last);
+	/*
+	 * Fetching both children pays only once the tree leaves the caches:
+	 * when it is large but its index failed to allocate (idx_retry set).
+	 * Not the count of subscriptions: that moves while seq is odd.
+	 */
+	node = likely(!state->idx_retry) ? mmn_itree_iter_first(&state->itree, start, last) :
+					   itree_first_prefetch(&state->itree, start, last);
 	return w->cur = node ? mmn_container_of(node, struct mmn_range_sub, node) : NULL;
 }
 
