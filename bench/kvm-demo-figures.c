@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kvm-demo's figures. The shadow map (kvm-demo/shadow.c) is plain
+ * kvm-demo's figures. The shadow map (kvm-demo/devices/shadow.c) is plain
  * userspace code, so mmn-bench measures it here, directly, beside the
  * rwlock + sorted array cache as a baseline. Slot remap and quiescence
- * need real KVM: `kvm-demo --bench` times them (kvm-demo/bench.c), make
+ * need real KVM: `kvm-demo --bench` times them (kvm-demo/control/bench.c), make
  * bench runs it through tests/nested/kvm-run, and this file reads its
  * lines (bench/kvm-figures.h) into the table, saying how they were taken.
  */
@@ -22,7 +22,7 @@
 #include "kvm-figures.h"
 #include "report.h"
 #include "rwcache.h"
-#include "shadow.h"
+#include "devices/shadow.h"
 
 /* ------------------------------------------------------------------------
  * The shadow map against the rwlock + sorted array cache

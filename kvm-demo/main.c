@@ -16,7 +16,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,26 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "config/domain.h"
+#include "devices/vdev.h"
+#include "control/vmctl.h"
 #include "kvm-figures.h"
-
-static __thread char last_error[512];
-
-void kd_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-	fprintf(stderr, "kvm-demo: %s\n", last_error);
-}
-
-const char *kd_last_error(void)
-{
-	return last_error;
-}
 
 static void usage(FILE *f)
 {
@@ -160,22 +145,6 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	return NULL;
-}
-
-double kd_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void kd_sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /* Entries of a /proc directory: open fds or threads, for the leak check. */

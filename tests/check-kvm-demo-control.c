@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "control/control.h"
 
 /* The client and server report errors through kvm-demo's kd_error(). */
 void kd_error(const char *fmt, ...)

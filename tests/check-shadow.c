@@ -17,7 +17,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 
-#include "shadow.h"
+#include "devices/shadow.h"
 #include "testutil.h"
 
 #define NR_REGIONS	3

@@ -24,7 +24,7 @@
 #include <sys/mman.h>
 
 #include "testutil.h"
-#include "vring.h"
+#include "devices/vring.h"
 #include "guest/vdev.h"
 
 #define RAM_SIZE	(4ull << 20)
@@ -74,7 +74,7 @@ static void ring_fault(const char *what, unsigned int value)
 		 dev.last_avail);
 }
 
-/* One request, as kvm-demo/vdev.c serves it; returns the used length. */
+/* One request, as kvm-demo/devices/vdev.c serves it; returns the used length. */
 static uint32_t serve(const struct kd_vring_desc *table, uint16_t head)
 {
 	struct vring_seg segs[KD_VDEV_MAX_SEGS];

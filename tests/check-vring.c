@@ -7,7 +7,7 @@
 #include <inttypes.h>
 
 #include "testutil.h"
-#include "vring.h"
+#include "devices/vring.h"
 
 #define QS 16u
 

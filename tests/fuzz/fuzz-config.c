@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target: kvm-demo's configuration reader (kvm-demo/config.c), the
+ * Fuzz target: kvm-demo's configuration reader (kvm-demo/config/config.c), the
  * whole way: libxml2's well-formedness check, libvirt's validation and
  * normalisation (its test driver, in process), then kvm-demo's own reading
  * and checks.
@@ -31,7 +31,9 @@
  */
 #define _GNU_SOURCE
 #include "fuzz.h"
-#include "kvm-demo.h"
+#include "config/domain.h"
+#include "core/util.h"
+#include "guest/abi.h"
 
 #include <stdarg.h>
 #include <string.h>

@@ -11,7 +11,7 @@
  * shorter); flags & 15: the size of a second, tiny error buffer.
  */
 #include "fuzz.h"
-#include "control.h"
+#include "control/control.h"
 
 #include <stdbool.h>
 #include <string.h>

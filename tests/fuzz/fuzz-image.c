@@ -16,7 +16,8 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
 
 static char last_error[512];
 static unsigned int nr_errors;

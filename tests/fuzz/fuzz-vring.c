@@ -29,8 +29,8 @@
  * request, then the contents of guest memory.
  */
 #include "fuzz.h"
-#include "shadow.h"
-#include "vring.h"
+#include "devices/shadow.h"
+#include "devices/vring.h"
 
 #include <errno.h>
 #include <stdbool.h>

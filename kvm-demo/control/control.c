@@ -5,21 +5,11 @@
  */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "control.h"
-
-int ctl_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+#include "core/util.h"
+#include "control/control.h"
 
 struct words {
 	const char *w[4];
@@ -173,9 +163,9 @@ int control_parse(const char *line, size_t len, struct control_cmd *cmd, char *e
 
 	memset(cmd, 0, sizeof(*cmd));
 	if (!line)
-		return ctl_err(err, errlen, "no command");
+		return kd_err(err, errlen, "no command");
 	if (len >= KD_CTL_MAX_LINE)
-		return ctl_err(err, errlen, "command line longer than %d bytes", KD_CTL_MAX_LINE - 1);
+		return kd_err(err, errlen, "command line longer than %d bytes", KD_CTL_MAX_LINE - 1);
 	bool few = split(line, len, &w);
 	/* The XML of a device may hold UTF-8 (names, comments); the rest is ASCII. */
 	size_t xml_from = w.n && (word_is(&w, 0, "attach-device") || word_is(&w, 0, "detach-device"))
@@ -186,54 +176,54 @@ int control_parse(const char *line, size_t len, struct control_cmd *cmd, char *e
 		size_t n = i >= xml_from ? ctl_utf8_len((const unsigned char *)line + i, len - i) : 1;
 
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f || (ch > 0x7f && i < xml_from))
-			return ctl_err(err, errlen, "byte 0x%02x at offset %zu: commands are printable ASCII",
-				       ch, i);
+			return kd_err(err, errlen, "byte 0x%02x at offset %zu: commands are printable ASCII",
+				      ch, i);
 		if (n == 0)
-			return ctl_err(err, errlen, "byte 0x%02x at offset %zu: the XML is not UTF-8",
-				       ch, i);
+			return kd_err(err, errlen, "byte 0x%02x at offset %zu: the XML is not UTF-8",
+				      ch, i);
 		i += n;
 	}
 
 	if (w.n == 0)
-		return ctl_err(err, errlen, "empty command");
+		return kd_err(err, errlen, "empty command");
 	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
 		if (word_is(&w, 0, commands[c].name))
 			break;
 	if (c == sizeof(commands) / sizeof(commands[0]))
-		return ctl_err(err, errlen, "unknown command '%.*s' (try: setmem, attach-device, "
-			       "detach-device, remap, protect, dommemstat, dumpxml, stats, shutdown)",
-			       (int)(w.len[0] > 40 ? 40 : w.len[0]), w.w[0]);
+		return kd_err(err, errlen, "unknown command '%.*s' (try: setmem, attach-device, "
+			      "detach-device, remap, protect, dommemstat, dumpxml, stats, shutdown)",
+			      (int)(w.len[0] > 40 ? 40 : w.len[0]), w.w[0]);
 	cmd->op = commands[c].op;
 	if (commands[c].args == 9) {
 		if (w.rest_len == 0)
-			return ctl_err(err, errlen, "usage: %s", commands[c].usage);
+			return kd_err(err, errlen, "usage: %s", commands[c].usage);
 		if (w.rest[0] != '<')
-			return ctl_err(err, errlen, "%s: the argument is the XML itself, starting with "
-				       "'<' (kvm-demo ctl reads a FILE and sends its content)",
-				       commands[c].name);
+			return kd_err(err, errlen, "%s: the argument is the XML itself, starting with "
+				      "'<' (kvm-demo ctl reads a FILE and sends its content)",
+				      commands[c].name);
 		cmd->arg = w.rest;
 		cmd->arg_len = w.rest_len;
 		return 0;
 	}
 	if (!few || w.n - 1 != commands[c].args)
-		return ctl_err(err, errlen, "usage: %s", commands[c].usage);
+		return kd_err(err, errlen, "usage: %s", commands[c].usage);
 	switch (cmd->op) {
 	case CTL_SETMEM:
 		if (!parse_size(w.w[1], w.len[1], &cmd->value) || cmd->value == 0)
-			return ctl_err(err, errlen, "setmem: '%.*s' is not a size (usage: %s)",
-				       (int)(w.len[1] > 40 ? 40 : w.len[1]), w.w[1], commands[c].usage);
+			return kd_err(err, errlen, "setmem: '%.*s' is not a size (usage: %s)",
+				      (int)(w.len[1] > 40 ? 40 : w.len[1]), w.w[1], commands[c].usage);
 		break;
 	case CTL_PROTECT:
 		if (word_is(&w, 2, "on"))
 			cmd->on = true;
 		else if (!word_is(&w, 2, "off"))
-			return ctl_err(err, errlen, "protect: expected on or off, not '%.*s'",
-				       (int)(w.len[2] > 40 ? 40 : w.len[2]), w.w[2]);
+			return kd_err(err, errlen, "protect: expected on or off, not '%.*s'",
+				      (int)(w.len[2] > 40 ? 40 : w.len[2]), w.w[2]);
 		/* fall through */
 	case CTL_REMAP:
 		if (!parse_slot(w.w[1], w.len[1], &cmd->slot))
-			return ctl_err(err, errlen, "%s: '%.*s' is not a slot number", commands[c].name,
-				       (int)(w.len[1] > 40 ? 40 : w.len[1]), w.w[1]);
+			return kd_err(err, errlen, "%s: '%.*s' is not a slot number", commands[c].name,
+				      (int)(w.len[1] > 40 ? 40 : w.len[1]), w.w[1]);
 		break;
 	default:
 		break;

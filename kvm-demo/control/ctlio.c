@@ -24,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "core/util.h"
+#include "control/control.h"
 
 #define TICK_MS		100
 

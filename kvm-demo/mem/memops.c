@@ -22,8 +22,9 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
-#include "control.h"
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "mem/mem.h"
 
 void memops_mailbox_answered(struct vm *vm, uint32_t seq)
 {
@@ -130,14 +131,14 @@ static uint64_t hotplug_gpa(struct vm *vm, uint64_t size, uint64_t want, char *e
 			struct mem_region *r = &vm->regions[i];
 
 			if (r->hva && want < r->gpa + r->size && r->gpa < want + size) {
-				ctl_err(err, errlen, "attach-device: <address base='0x%" PRIx64 "'>: "
+				kd_err(err, errlen, "attach-device: <address base='0x%" PRIx64 "'>: "
 					"%s holds [0x%" PRIx64 ", 0x%" PRIx64 ")", want, r->name,
 					r->gpa, r->gpa + r->size);
 				return 0;
 			}
 		}
 		if (want < KD_HOTPLUG_GPA || want > limit || size > limit - want) {
-			ctl_err(err, errlen, "attach-device: <address base='0x%" PRIx64 "'>: outside "
+			kd_err(err, errlen, "attach-device: <address base='0x%" PRIx64 "'>: outside "
 				"the hotplug window [0x%llx, 0x%" PRIx64 ")", want, KD_HOTPLUG_GPA,
 				limit);
 			return 0;
@@ -158,7 +159,7 @@ static uint64_t hotplug_gpa(struct vm *vm, uint64_t size, uint64_t want, char *e
 	}
 	if (gpa + size <= limit)
 		return gpa;
-	ctl_err(err, errlen, "attach-device: no room for %" PRIu64 " MiB in the hotplug window",
+	kd_err(err, errlen, "attach-device: no room for %" PRIu64 " MiB in the hotplug window",
 		size >> 20);
 	return 0;
 }
@@ -184,25 +185,25 @@ static int hotplug_locked(struct vm *vm, uint64_t size, uint64_t base, unsigned 
 	char name[16];
 
 	if (!cfg->has_max_memory)
-		return ctl_err(err, errlen,
-			       "attach-device: the domain has no <maxMemory slots='N'>");
+		return kd_err(err, errlen,
+			      "attach-device: the domain has no <maxMemory slots='N'>");
 	if (size == 0 || size % KD_DIMM_ALIGN)
-		return ctl_err(err, errlen, "attach-device: DIMM size %" PRIu64 " KiB is not a "
-			       "positive multiple of %llu MiB", size >> 10, KD_DIMM_ALIGN >> 20);
+		return kd_err(err, errlen, "attach-device: DIMM size %" PRIu64 " KiB is not a "
+			      "positive multiple of %llu MiB", size >> 10, KD_DIMM_ALIGN >> 20);
 	if (plugged_dimms(vm) >= cfg->max_slots)
-		return ctl_err(err, errlen, "attach-device: all %u DIMM slots (<maxMemory slots>) "
-			       "are in use", cfg->max_slots);
+		return kd_err(err, errlen, "attach-device: all %u DIMM slots (<maxMemory slots>) "
+			      "are in use", cfg->max_slots);
 	if (cfg->boot_ram + vm->dimm_bytes + size > cfg->max_memory)
-		return ctl_err(err, errlen, "attach-device: %" PRIu64 " MiB more would pass "
-			       "<maxMemory> of %" PRIu64 " MiB (%" PRIu64 " MiB in use)", size >> 20,
-			       cfg->max_memory >> 20, (cfg->boot_ram + vm->dimm_bytes) >> 20);
+		return kd_err(err, errlen, "attach-device: %" PRIu64 " MiB more would pass "
+			      "<maxMemory> of %" PRIu64 " MiB (%" PRIu64 " MiB in use)", size >> 20,
+			      cfg->max_memory >> 20, (cfg->boot_ram + vm->dimm_bytes) >> 20);
 	for (unsigned int i = 1; i < vm->nr_regions && !r; i++)
 		if (!vm->regions[i].hva && vm->regions[i].memfd < 0)
 			r = &vm->regions[i];
 	if (!r) {
 		if (vm->nr_regions == 1 + KD_MAX_DIMMS)
-			return ctl_err(err, errlen,
-				       "attach-device: kvm-demo has no free memory slot");
+			return kd_err(err, errlen,
+				      "attach-device: kvm-demo has no free memory slot");
 		r = &vm->regions[vm->nr_regions];
 	}
 	idx = (unsigned int)(r - vm->regions);
@@ -216,7 +217,7 @@ static int hotplug_locked(struct vm *vm, uint64_t size, uint64_t base, unsigned 
 		vm->nr_regions++;
 	pthread_rwlock_unlock(&vm->mem_lock);
 	if (ret < 0)
-		return ctl_err(err, errlen, "attach-device: %s", kd_last_error());
+		return kd_err(err, errlen, "attach-device: %s", kd_last_error());
 	r->node = node;
 	/*
 	 * Adding a slot needs no pause on real hardware; under nested
@@ -240,8 +241,8 @@ static int hotplug_locked(struct vm *vm, uint64_t size, uint64_t base, unsigned 
 	atomic_fetch_add(&vm->counters.hotplugs, 1);
 	ret = mailbox_call(vm, KD_MB_PLUG, gpa, size, &status, NULL, NULL);
 	if (ret || status)
-		return ctl_err(err, errlen, "attach-device: %s is plugged at 0x%" PRIx64 " but %s",
-			       name, gpa, ret ? mailbox_strerror(ret) : "the guest refused it");
+		return kd_err(err, errlen, "attach-device: %s is plugged at 0x%" PRIx64 " but %s",
+			      name, gpa, ret ? mailbox_strerror(ret) : "the guest refused it");
 	snprintf(err, errlen, "%s: %" PRIu64 " MiB at 0x%" PRIx64 ", slot %u", name, size >> 20,
 		 gpa, r->slot);
 	return 0;
@@ -264,24 +265,24 @@ static int unplug_locked(struct vm *vm, unsigned int slot, char *err, size_t err
 	int ret;
 
 	if (slot == 0 || slot >= vm->nr_regions || !vm->regions[slot].hva)
-		return ctl_err(err, errlen, "detach-device: slot %u holds no DIMM", slot);
+		return kd_err(err, errlen, "detach-device: slot %u holds no DIMM", slot);
 	r = &vm->regions[slot];
 	if (r->readonly)
-		return ctl_err(err, errlen, "detach-device: slot %u is write-protected; "
-			       "'protect %u off' first", slot, slot);
+		return kd_err(err, errlen, "detach-device: slot %u is write-protected; "
+			      "'protect %u off' first", slot, slot);
 	ret = mailbox_call(vm, KD_MB_UNPLUG, r->gpa, r->size, &status, NULL, NULL);
 	if (ret == -ETIMEDOUT && !atomic_load(&vm->stopping)) {
 		atomic_fetch_add(&vm->counters.unplug_timeouts, 1);
-		return ctl_err(err, errlen, "detach-device: the guest did not acknowledge "
-			       "the unplug of %s within %u ms; the DIMM stays", r->name,
-			       vm->unplug_timeout_ms);
+		return kd_err(err, errlen, "detach-device: the guest did not acknowledge "
+			      "the unplug of %s within %u ms; the DIMM stays", r->name,
+			      vm->unplug_timeout_ms);
 	}
 	if (ret)
-		return ctl_err(err, errlen, "detach-device: %s; the DIMM stays",
-			       mailbox_strerror(ret));
+		return kd_err(err, errlen, "detach-device: %s; the DIMM stays",
+			      mailbox_strerror(ret));
 	if (status)
-		return ctl_err(err, errlen, "detach-device: the guest refused to give up %s; the "
-			       "DIMM stays", r->name);
+		return kd_err(err, errlen, "detach-device: the guest refused to give up %s; the "
+			      "DIMM stays", r->name);
 	/* The guest no longer uses it: unmap through the bracket (UNMAP). */
 	memory_region_free(vm, r);
 	vm->dimm_bytes -= r->size;
@@ -317,7 +318,7 @@ static int parse_dimm_fragment(struct vm *vm, const char *xml, struct dimm_confi
 	int ret;
 
 	if (!base)
-		return ctl_err(err, errlen, "out of memory");
+		return kd_err(err, errlen, "out of memory");
 	ret = config_parse_dimm(base, xml, dimm, err, errlen);
 	free(base);
 	return ret;
@@ -355,8 +356,8 @@ int memops_unplug_xml(struct vm *vm, const char *xml, char *err, size_t errlen)
 			    (!dimm.base || vm->regions[i].gpa == dimm.base))
 				slot = i;
 		if (!slot)
-			ret = ctl_err(err, errlen, "detach-device: no plugged DIMM of %" PRIu64
-				      " MiB on node %u", dimm.size >> 20, dimm.node);
+			ret = kd_err(err, errlen, "detach-device: no plugged DIMM of %" PRIu64
+				     " MiB on node %u", dimm.size >> 20, dimm.node);
 		else
 			ret = unplug_locked(vm, slot, err, errlen);
 	}
@@ -425,19 +426,19 @@ int memops_setmem(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
 	/* The guest keeps at least a quarter of its boot test range. */
 	cap = vm->balloon_cap;
 	if (!vm->cfg->balloon) {
-		ret = ctl_err(err, errlen, "setmem: the domain has no <memballoon model='virtio'>");
+		ret = kd_err(err, errlen, "setmem: the domain has no <memballoon model='virtio'>");
 		goto out;
 	}
 	if (bytes > total) {
-		ret = ctl_err(err, errlen, "setmem: %" PRIu64 " KiB is more than the %" PRIu64
-			      " KiB the domain has", bytes >> 10, total >> 10);
+		ret = kd_err(err, errlen, "setmem: %" PRIu64 " KiB is more than the %" PRIu64
+			     " KiB the domain has", bytes >> 10, total >> 10);
 		goto out;
 	}
 	want = (total - bytes + KD_PAGE_SIZE - 1) & ~(KD_PAGE_SIZE - 1);
 	if (want > cap) {
-		ret = ctl_err(err, errlen, "setmem: at most %" PRIu64 " KiB can be ballooned (the "
-			      "balloon takes boot RAM only); %" PRIu64 " KiB asked", cap >> 10,
-			      want >> 10);
+		ret = kd_err(err, errlen, "setmem: at most %" PRIu64 " KiB can be ballooned (the "
+			     "balloon takes boot RAM only); %" PRIu64 " KiB asked", cap >> 10,
+			     want >> 10);
 		goto out;
 	}
 	/* Deflate: the pages are RAM again before the guest may use them. */
@@ -461,8 +462,8 @@ int memops_setmem(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
 	}
 	ret = mailbox_call(vm, KD_MB_BALLOON, 0, want, &status, NULL, NULL);
 	if (ret || status) {
-		ret = ctl_err(err, errlen, "setmem: %s", ret ? mailbox_strerror(ret)
-			      : "the guest refused the balloon size");
+		ret = kd_err(err, errlen, "setmem: %s", ret ? mailbox_strerror(ret)
+			     : "the guest refused the balloon size");
 		goto out;
 	}
 	vm->balloon_target = want;
@@ -486,15 +487,15 @@ int memops_remap(struct vm *vm, unsigned int slot, unsigned int flags, char *err
 
 	pthread_mutex_lock(&vm->ops_lock);
 	if (slot >= vm->nr_regions || !vm->regions[slot].hva) {
-		ret = ctl_err(err, errlen, "remap: slot %u holds no memory", slot);
+		ret = kd_err(err, errlen, "remap: slot %u holds no memory", slot);
 		goto out;
 	}
 	r = &vm->regions[slot];
 	/* A reserved destination, so that the move lands where we said. */
 	dest = mmap(NULL, r->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (dest == MAP_FAILED) {
-		ret = ctl_err(err, errlen, "remap: cannot reserve %" PRIu64 " MiB: %s",
-			      r->size >> 20, strerror(errno));
+		ret = kd_err(err, errlen, "remap: cannot reserve %" PRIu64 " MiB: %s",
+			     r->size >> 20, strerror(errno));
 		goto out;
 	}
 	/* The backstop watches fixed addresses: off during the move, on after. */
@@ -516,11 +517,11 @@ int memops_remap(struct vm *vm, unsigned int slot, unsigned int flags, char *err
 			snprintf(err, errlen, "remap: refused (non-blocking, vCPUs running)");
 			goto out;
 		}
-		ret = ctl_err(err, errlen, "remap: mremap: %s", strerror(-ret));
+		ret = kd_err(err, errlen, "remap: mremap: %s", strerror(-ret));
 		goto out;
 	}
 	if (slots_track(vm, r) < 0) {
-		ret = ctl_err(err, errlen, "remap: %s", kd_last_error());
+		ret = kd_err(err, errlen, "remap: %s", kd_last_error());
 		goto out;
 	}
 	atomic_fetch_add(&vm->counters.remaps, 1);
@@ -538,13 +539,13 @@ int memops_protect(struct vm *vm, unsigned int slot, bool on, char *err, size_t 
 
 	pthread_mutex_lock(&vm->ops_lock);
 	if (slot >= vm->nr_regions || !vm->regions[slot].hva) {
-		ret = ctl_err(err, errlen, "protect: slot %u holds no memory", slot);
+		ret = kd_err(err, errlen, "protect: slot %u holds no memory", slot);
 		goto out;
 	}
 	r = &vm->regions[slot];
 	if (r->readonly == on) {
-		ret = ctl_err(err, errlen, "protect: slot %u is already %s", slot,
-			      on ? "read-only" : "writable");
+		ret = kd_err(err, errlen, "protect: slot %u is already %s", slot,
+			     on ? "read-only" : "writable");
 		goto out;
 	}
 	r->readonly_next = on;
@@ -564,7 +565,7 @@ int memops_protect(struct vm *vm, unsigned int slot, bool on, char *err, size_t 
 	}
 	if (ret) {
 		r->readonly_next = !on;
-		ret = ctl_err(err, errlen, "protect: mprotect: %s", strerror(-ret));
+		ret = kd_err(err, errlen, "protect: mprotect: %s", strerror(-ret));
 		goto out;
 	}
 	atomic_fetch_add(&vm->counters.protects, 1);

@@ -16,7 +16,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "mem/mem.h"
+#include "devices/vdev.h"
+#include "control/vmctl.h"
 
 #define PROTECT_MS	300	/* how long the slot stays read-only */
 #define BALLOON_BYTES	(16ull << 20)

@@ -50,10 +50,6 @@ int control_parse(const char *line, size_t len, struct control_cmd *cmd, char *e
 /* Length of the well-formed UTF-8 sequence at P (N > 0 bytes left), else 0. */
 size_t ctl_utf8_len(const unsigned char *p, size_t n);
 
-/* Format one error line into ERR (ERRLEN bytes); returns -1: "return ctl_err(...)". */
-__attribute__((format(printf, 3, 4)))
-int ctl_err(char *err, size_t errlen, const char *fmt, ...);
-
 /*
  * The server: one thread, non-blocking I/O on every connection through
  * poll(), so that no client can hold up another or the stop. Each client

@@ -30,9 +30,12 @@
 
 #include <mmn/mmn.h>
 
-#include "kvm-demo.h"
-#include "shadow.h"
-#include "vring.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "mem/mem.h"
+#include "devices/vdev.h"
+#include "devices/shadow.h"
+#include "devices/vring.h"
 
 #define SETUP_PENDING	0xffffffffu
 

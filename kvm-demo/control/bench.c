@@ -31,7 +31,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "mem/mem.h"
+#include "devices/vdev.h"
+#include "control/vmctl.h"
 #include "kvm-figures.h"
 
 #define BENCH_WARMUP		1

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vring.h"
+#include "devices/vring.h"
 
 int vring_walk(const struct kd_vring_desc *table, unsigned int queue_size, unsigned int head,
 	       struct vring_seg *segs, unsigned int max_segs)

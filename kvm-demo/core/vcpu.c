@@ -20,7 +20,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
 
 #define CR0_PE		(1u << 0)
 #define CR0_MP		(1u << 1)

@@ -23,8 +23,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control.h"
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "mem/mem.h"
+#include "devices/vdev.h"
+#include "control/vmctl.h"
 
 /* A growing reply buffer. */
 struct out {

@@ -23,7 +23,8 @@
 
 #include <mmn/mmn.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
 
 #define GIB		(1ull << 30)
 #define PTE_P		(1ull << 0)

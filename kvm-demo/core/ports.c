@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
 
 #define UART_LSR		5
 #define UART_LSR_THRE_TEMT	0x60	/* transmitter empty: always ready */

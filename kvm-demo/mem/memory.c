@@ -19,7 +19,9 @@
 
 #include <mmn/mmn.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "mem/mem.h"
 
 int memory_region_alloc(struct vm *vm, struct mem_region *r, const char *name,
 			uint64_t gpa, uint64_t size)

@@ -44,7 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "mem/mem.h"
 
 #define container_of(p, type, member) \
 	((type *)(void *)((char *)(p) - offsetof(type, member)))

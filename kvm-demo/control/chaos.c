@@ -16,7 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
+#include "mem/mem.h"
+#include "control/vmctl.h"
 
 enum chaos_kind {
 	K_HOTPLUG, K_UNPLUG, K_SETMEM, K_REMAP, K_PROTECT, K_RECLAIM, K_NONBLOCK_REMAP,

@@ -29,7 +29,9 @@
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 
-#include "kvm-demo.h"
+#include "config/domain.h"
+#include "core/util.h"
+#include "guest/abi.h"
 
 #define MIB (1024ull * 1024)
 

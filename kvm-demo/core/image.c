@@ -9,7 +9,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "kvm-demo.h"
+#include "core/util.h"
+#include "core/vm.h"
 
 int vm_check_image(const struct vm_config *cfg, const void *image, size_t size)
 {

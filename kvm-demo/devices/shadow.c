@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "shadow.h"
+#include "devices/shadow.h"
 
 #define PAGES_PER_BLOCK	(SHADOW_BLOCK / SHADOW_PAGE)
 #define BLOCK_SHIFT	21
