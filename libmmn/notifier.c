@@ -164,13 +164,6 @@
 #define INDEX_BUILD_MIN 16384
 
 /*
- * Below this many subscriptions the tree's first search runs without
- * prefetching: all in cache, the prefetches only add instructions (35
- * against 23 ns at 4096, 58 against 116 at 16384, mmn-bench-breakdown).
- */
-#define TREE_PREFETCH_MIN 8192
-
-/*
  * What the range subscriptions with one ops table share (the public part
  * first: rsub->owner points at it). Counted and listed under the state's
  * lock. A state has one per ops table, a handful at most: the first sits
@@ -221,7 +214,7 @@ struct mmn_state {
 	unsigned int idx_npending;		/* lock */
 	struct idx_op idx_pending[IDX_PENDING];	/* lock: changes not yet made to idx */
 	uint64_t idx_min;			/* lock: build at this many in the tree */
-	uint64_t idx_retry;			/* lock: after a failed build, not below this */
+	uint64_t idx_retry;			/* lock, as itree: after a failed build, not below this */
 	uint64_t idx_build_at;			/* lock: 0 while idx_on, else the larger of both */
 	struct mmn_range_sub *deferred_ins;	/* lock; linked through node.left */
 	struct deferred_remove *deferred_rm;	/* lock; records on removers' stacks */
@@ -633,8 +626,9 @@ struct walk {
 	struct index_iter it;
 };
 
-static struct mmn_range_sub *walk_first(struct mmn_state *state, struct walk *w,
-					uint64_t start, uint64_t last)
+static inline __attribute__((always_inline))
+struct mmn_range_sub *walk_first(struct mmn_state *state, struct walk *w,
+				 uint64_t start, uint64_t last)
 {
 	struct mmn_itree_node *node;
 
@@ -643,10 +637,13 @@ static struct mmn_range_sub *walk_first(struct mmn_state *state, struct walk *w,
 	w->idx = state->idx_on && state->idx_npending == 0;
 	if (w->idx)
 		return w->cur = index_iter_first(&state->idx, &w->it, start, last);
-	/* Fetching both children pays only once the tree leaves the caches. */
-	node = state->nr_range_subs < TREE_PREFETCH_MIN ?
-	       mmn_itree_iter_first(&state->itree, start, last) :
-	       itree_first_prefetch(&state->itree, start, last);
+	/*
+	 * Fetching both children pays only once the tree leaves the caches:
+	 * when it is large but its index failed to allocate (idx_retry set).
+	 * Not the count of subscriptions: that moves while seq is odd.
+	 */
+	node = likely(!state->idx_retry) ? mmn_itree_iter_first(&state->itree, start, last) :
+					   itree_first_prefetch(&state->itree, start, last);
 	return w->cur = node ? mmn_container_of(node, struct mmn_range_sub, node) : NULL;
 }
 
@@ -889,21 +886,17 @@ static void end_locked(struct mmn_state *state, const struct mmn_invalidate_desc
 		       bool completed);
 
 /*
- * Call ->invalidate() on every subscription overlapping the desc. *QUIET:
- * see range_begin(); *HIT: some subscription was called. On refusal the
- * invalidation is over when this returns.
+ * range_invalidate() once something was hit: call ->invalidate() on RSUB,
+ * the first hit of walk W, and every later one. Out of line, so that an
+ * invalidation that hits nothing runs none of it.
  */
-static int range_invalidate(struct mmn_state *state,
-			    const struct mmn_invalidate_desc *desc,
-			    bool *quiet, bool *hit)
+static __attribute__((noinline)) int range_call_hits(struct mmn_state *state,
+						     const struct mmn_invalidate_desc *desc,
+						     struct walk *w, struct mmn_range_sub *rsub,
+						     uint64_t cur_seq, const bool *quiet)
 {
 	const bool blockable = desc->flags & MMN_INVALIDATE_BLOCKABLE;
-	struct mmn_range_sub *rsub;
-	uint64_t cur_seq;
-	struct walk w;
 
-	rsub = range_begin(state, &w, desc->start, range_last(desc->end), &cur_seq, quiet);
-	*hit = rsub != NULL;
 	for (struct mmn_range_sub *next; rsub; rsub = next) {
 		bool ok;
 
@@ -912,7 +905,7 @@ static int range_invalidate(struct mmn_state *state,
 		 * while the callback runs: the walk stands still (seq is odd)
 		 * and the callback cannot change it.
 		 */
-		next = walk_next(&w);
+		next = walk_next(w);
 		if (next)
 			__builtin_prefetch(next, 1);
 		cb_enter(state);
@@ -945,6 +938,26 @@ static int range_invalidate(struct mmn_state *state,
 			   (unsigned long long)rsub->node.last);
 	}
 	return 0;
+}
+
+/*
+ * Call ->invalidate() on every subscription overlapping the desc. *QUIET:
+ * see range_begin(); *HIT: some subscription was called. On refusal the
+ * invalidation is over when this returns.
+ */
+static inline int range_invalidate(struct mmn_state *state,
+				   const struct mmn_invalidate_desc *desc,
+				   bool *quiet, bool *hit)
+{
+	struct mmn_range_sub *rsub;
+	uint64_t cur_seq;
+	struct walk w;
+
+	rsub = range_begin(state, &w, desc->start, range_last(desc->end), &cur_seq, quiet);
+	*hit = rsub != NULL;
+	if (likely(!rsub))
+		return 0;
+	return range_call_hits(state, desc, &w, rsub, cur_seq, quiet);
 }
 
 /* ------------------------------------------------------------------------
