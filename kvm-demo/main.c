@@ -64,11 +64,13 @@ static void usage(FILE *f)
 	      "  --bench REPS    time REPS moves of boot RAM under device traffic (slot\n"
 	      "                  remap, quiescence, device drain), print them for make bench\n"
 	      "  --inject deaf-guest|guest-crash|triple-fault|unbracketed|disk-corrupt\n"
+	      "          |backend-kill\n"
 	      "                  testing: a guest that never answers the mailbox, one that\n"
 	      "                  crashes at boot (an invalid instruction), the same crash\n"
 	      "                  with the IDT wiped (a triple fault and the crash dump), one\n"
-	      "                  change behind libmmn's back, or one byte of the disk image\n"
-	      "                  changed before it is checked\n"
+	      "                  change behind libmmn's back, one byte of the disk image\n"
+	      "                  changed before it is checked, or qemu-storage-daemon\n"
+	      "                  killed while the guest has disk requests in flight\n"
 	      "  --no-scenario, --quiet  only the self-test: without them, a run that is\n"
 	      "                  none of --chaos, --ctl-script, --bench, --guest hotplugs,\n"
 	      "                  balloons, remaps, protects and unplugs memory while the\n"
@@ -344,7 +346,7 @@ int main(int argc, char **argv)
 	const char *script_path = NULL, *disk_image = NULL;
 	struct ctl_server ctl;
 	bool broken = false, inject_deaf = false, inject_crash = false, inject_unbracketed = false;
-	bool inject_triple = false, inject_disk = false;
+	bool inject_triple = false, inject_disk = false, inject_kill = false;
 	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
@@ -434,9 +436,11 @@ int main(int argc, char **argv)
 				inject_unbracketed = true;
 			} else if (strcmp(optarg, "disk-corrupt") == 0) {
 				inject_disk = true;
+			} else if (strcmp(optarg, "backend-kill") == 0) {
+				inject_kill = true;
 			} else {
 				kd_error("--inject '%s': expected deaf-guest, guest-crash, "
-					 "triple-fault, unbracketed or disk-corrupt", optarg);
+					 "triple-fault, unbracketed, disk-corrupt or backend-kill", optarg);
 				return KD_EXIT_USAGE;
 			}
 			break;
@@ -543,6 +547,9 @@ int main(int argc, char **argv)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
 		if (inject_disk)
 			vu_blk_inject_corruption(&vm);
+		if (inject_kill && !vu_blk_inject_backend_kill(&vm))
+			kd_error("--inject backend-kill: no qemu-storage-daemon to kill "
+				 "(it needs --disk-image): nothing injected");
 		if ((inject_crash || inject_triple) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_CRASH;
 		/* No IDT: the crash cannot be reported, and the crash dump must say why. */

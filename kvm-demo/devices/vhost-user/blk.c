@@ -104,6 +104,7 @@ struct vu_blk {
 	bool watcher_started;
 	bool ioeventfd;
 	bool corrupt;			/* --inject disk-corrupt */
+	atomic_bool kill_in_flight;	/* --inject backend-kill, not done yet */
 	uint64_t sum;			/* the guest's checksum report */
 	uint32_t sum_covered;
 	unsigned int sum_words;
@@ -243,6 +244,16 @@ static int ring_translate(struct vu_blk *d)
 	d->ring.avail = (uint64_t)(uintptr_t)hva[1];
 	d->ring.used = (uint64_t)(uintptr_t)hva[2];
 	return 0;
+}
+
+/* Requests the guest published that are not complete; after ring_translate(). */
+static uint16_t in_flight(const struct vu_blk *d)
+{
+	const struct kd_vring_avail *avail = (const void *)(uintptr_t)d->ring.avail;
+	const struct kd_vring_used *used = (const void *)(uintptr_t)d->ring.used;
+
+	return (uint16_t)(__atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE) -
+			  __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE));
 }
 
 static bool any_readonly(struct vm *vm)
@@ -448,6 +459,47 @@ static void fail_pending(struct vu_blk *d)
 }
 
 /*
+ * --inject backend-kill: once the guest has requests published and not
+ * completed, stop the backend, look again (stopped, it completes nothing,
+ * so what is outstanding now stays so) and SIGKILL it; otherwise let it
+ * go on and try later. The watcher then finds the connection closed, as
+ * with any death. d->lock held.
+ */
+static void inject_kill(struct vu_blk *d)
+{
+	pid_t pid = d->qsd.pid;
+	uint16_t n;
+	int status;
+
+	if (pid <= 0 || !d->ring.started || ring_translate(d) || !in_flight(d))
+		return;
+	atomic_store(&d->kill_in_flight, false);
+	if (kill(pid, SIGSTOP) || waitpid(pid, &status, WUNTRACED) != pid) {
+		kd_error("disk: --inject backend-kill: could not stop %s: %s", d->what,
+			 strerror(errno));
+		return;
+	}
+	if (!WIFSTOPPED(status)) {
+		/* It ended on its own meanwhile, and is reaped: nothing to inject. */
+		d->qsd.pid = 0;
+		kd_error("disk: --inject backend-kill: %s ended before it could be stopped",
+			 d->what);
+		return;
+	}
+	n = in_flight(d);
+	if (n == 0) {
+		/* They completed before it stopped: let it go on, look again later. */
+		atomic_store(&d->kill_in_flight, true);
+		kill(pid, SIGCONT);
+		return;
+	}
+	printf("kvm-demo: disk: --inject backend-kill: %u requests in flight, %s stopped and "
+	       "killed with SIGKILL\n", (unsigned int)n, d->what);
+	fflush(stdout);
+	kill(pid, SIGKILL);
+}
+
+/*
  * The watcher: notices the backend hang up (or die), then, once it is
  * dead, serves the kicks itself with I/O errors.
  */
@@ -464,8 +516,10 @@ static void *watcher_main(void *arg)
 			{ .fd = dead ? d->wake_fd : d->ring.call_fd, .events = POLLIN },
 		};
 		uint64_t v;
+		/* --inject backend-kill looks at the ring every 2 ms until it has struck. */
+		int timeout = !dead && atomic_load(&d->kill_in_flight) ? 2 : -1;
 
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+		if (poll(p, 3, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
 			break;
@@ -506,6 +560,8 @@ static void *watcher_main(void *arg)
 			if (p[1].revents & POLLIN)
 				(void)eventfd_read(d->ring.kick_fd, &v);
 			fail_pending(d);
+		} else if (atomic_load(&d->kill_in_flight)) {
+			inject_kill(d);
 		}
 		pthread_mutex_unlock(&d->lock);
 	}
@@ -693,6 +749,17 @@ void vu_blk_inject_corruption(struct vm *vm)
 {
 	if (vm->blk)
 		vm->blk->corrupt = true;
+}
+
+bool vu_blk_inject_backend_kill(struct vm *vm)
+{
+	if (!vm->blk || vm->blk->qsd.pid <= 0)
+		return false;
+	atomic_store(&vm->blk->kill_in_flight, true);
+	/* A call the watcher reads and drops: it wakes and starts looking. */
+	if (eventfd_write(vm->blk->ring.call_fd, 1) < 0)
+		kd_error("disk: eventfd write: %s", strerror(errno));
+	return true;
 }
 
 /* --inject disk-corrupt: one byte of the first chunk inverted, as a bad write would. */

@@ -25,5 +25,10 @@ void vu_blk_figures(struct vm *vm, struct vu_blk_figures *f);
 void vu_blk_report(struct vm *vm, FILE *out);
 /* Testing: change one byte of the image before it is checked, to prove the check. */
 void vu_blk_inject_corruption(struct vm *vm);
+/*
+ * Testing: SIGKILL the qemu-storage-daemon kvm-demo started while the
+ * guest has requests in flight. False without such a backend.
+ */
+bool vu_blk_inject_backend_kill(struct vm *vm);
 
 #endif
