@@ -729,25 +729,19 @@ static long heap_in_use(void)
 #endif
 }
 
-void fig_bytes(const struct bench_config *c)
+/*
+ * Bytes per subscription among N: the struct plus what the state allocates
+ * for them (mallinfo2() around the inserts), into NOTE.
+ */
+static double lib_bytes(size_t n, char *note, size_t size)
 {
-	const size_t n = 10000;
 	struct fix_sub *subs = xmalloc(n * sizeof(*subs));
-	struct fix_item item;
 	struct mmn_state *state;
-	struct rwcache cache;
-	double lib, base;
 	long before, after;
-	static char lib_note[96], base_note[96];
-	struct figure *f;
+	double lib = (double)sizeof(struct mmn_range_sub);
 
 	/* Zeroed before their first insert, as the API asks. */
 	memset(subs, 0, n * sizeof(*subs));
-
-	(void)c;
-	progress("bytes per subscription");
-	report_section("bytes", "Bytes per range subscription (baseline: one entry of the"
-		       " rwlock + sorted array)");
 	if (mmn_state_new(&state))
 		die("mmn_state_new failed");
 	before = heap_in_use();
@@ -759,33 +753,60 @@ void fig_bytes(const struct bench_config *c)
 	for (size_t i = 0; i < n; i++)
 		mmn_range_sub_remove(&subs[i].rsub);
 	mmn_state_free(state);
-
-	lib = (double)sizeof(struct mmn_range_sub);
-	if (before >= 0 && after >= 0) {
-		lib += (double)(after - before) / (double)n;
-		snprintf(lib_note, sizeof(lib_note), "sizeof %zu + %.1f allocated (mallinfo2)",
-			 sizeof(struct mmn_range_sub), (double)(after - before) / (double)n);
-	} else {
-		snprintf(lib_note, sizeof(lib_note), "sizeof %zu; allocations not measurable",
-			 sizeof(struct mmn_range_sub));
-	}
-
-	if (rwcache_init(&cache, 16))
-		die("out of memory");
-	for (size_t i = 0; i < n; i++)
-		if (sorted_insert(&cache.set, i * 2 * BENCH_PAGE, i * 2 * BENCH_PAGE + BENCH_PAGE - 1,
-				  &item))
-			die("out of memory");
-	base = sorted_bytes_per_entry(&cache.set);
-	snprintf(base_note, sizeof(base_note), "%zu-byte entry, array grown by doubling, n=%zu",
-		 sizeof(struct sorted_entry), n);
-	rwcache_fini(&cache);
 	free(subs);
 
-	f = report_figure("bytes", "range_sub.bytes", "bytes", LOWER_IS_BETTER,
-			  "per subscription");
-	report_series(f, "libmmn", &lib, 1, lib_note);
-	report_series(f, "rwlock", &base, 1, base_note);
+	if (before >= 0 && after >= 0) {
+		lib += (double)(after - before) / (double)n;
+		snprintf(note, size, "sizeof %zu + %.1f allocated (mallinfo2), n=%zu",
+			 sizeof(struct mmn_range_sub), (double)(after - before) / (double)n, n);
+	} else {
+		snprintf(note, size, "sizeof %zu; allocations not measurable",
+			 sizeof(struct mmn_range_sub));
+	}
+	return lib;
+}
+
+void fig_bytes(const struct bench_config *c)
+{
+	/* 10^4: the tree alone; 10^5: the index beside it (design.md). */
+	static const struct {
+		size_t n;
+		const char *key, *what;
+	} sizes[] = {
+		{ 10000, "range_sub.bytes", "per subscription" },
+		{ 100000, "range_sub.bytes.n1e5", "per subscription, among 10^5 (with the index)" },
+	};
+	static char lib_note[2][96], base_note[2][96];
+	struct fix_item item;
+	struct rwcache cache;
+	double lib, base;
+	struct figure *f;
+
+	(void)c;
+	progress("bytes per subscription");
+	report_section("bytes", "Bytes per range subscription (baseline: one entry of the"
+		       " rwlock + sorted array)");
+	for (unsigned int k = 0; k < 2; k++) {
+		size_t n = sizes[k].n;
+
+		lib = lib_bytes(n, lib_note[k], sizeof(lib_note[k]));
+		if (rwcache_init(&cache, 16))
+			die("out of memory");
+		for (size_t i = 0; i < n; i++)
+			if (sorted_insert(&cache.set, i * 2 * BENCH_PAGE,
+					  i * 2 * BENCH_PAGE + BENCH_PAGE - 1, &item))
+				die("out of memory");
+		base = sorted_bytes_per_entry(&cache.set);
+		snprintf(base_note[k], sizeof(base_note[k]),
+			 "%zu-byte entry, array grown by doubling, n=%zu",
+			 sizeof(struct sorted_entry), n);
+		rwcache_fini(&cache);
+
+		f = report_figure("bytes", sizes[k].key, "bytes", LOWER_IS_BETTER, "%s",
+				  sizes[k].what);
+		report_series(f, "libmmn", &lib, 1, lib_note[k]);
+		report_series(f, "rwlock", &base, 1, base_note[k]);
+	}
 }
 
 /* ------------------------------------------------------------------------

@@ -26,6 +26,8 @@ void fig_fault(const struct bench_config *c);
 /* kvm-demo-figures.c: the device's shadow map, and kvm-demo --bench's figures. */
 void fig_shadow(const struct bench_config *c);
 void fig_kvm_demo(const struct bench_config *c);
+/* vhost-user-figures.c: the vhost-user disk through qemu-storage-daemon. */
+void fig_vhost_user(const struct bench_config *c);
 
 /* "mmn-bench: MESSAGE" on stderr, then exit status 2: a measurement went wrong. */
 __attribute__((format(printf, 1, 2), noreturn))

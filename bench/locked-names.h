@@ -25,5 +25,6 @@
 #define state_lock		mmn_locked_state_lock
 #define state_unlock		mmn_locked_state_unlock
 #define notifier_check		mmn_locked_notifier_check
+#define notifier_index_min	mmn_locked_notifier_index_min
 
 #endif /* MMN_BENCH_LOCKED_NAMES_H */

@@ -38,6 +38,7 @@ static const struct {
 	{ "bytes", fig_bytes },
 	{ "itree", fig_itree },
 	{ "shadow", fig_shadow },
+	{ "vhost_user", fig_vhost_user },
 	/* Read from kvm-demo --bench's output: measured before mmn-bench ran. */
 	{ "kvm_demo", fig_kvm_demo },
 };
@@ -52,7 +53,7 @@ static void usage(FILE *out)
 		"  --selftest   only check that the baselines agree with libmmn\n"
 		"  --reps N     repetitions per figure (default 7, quick 3; at most %d)\n"
 		"  --only LIST  groups to measure: readside,fault,invalidate,insert_remove,\n"
-		"               bytes,itree,shadow,kvm_demo (default all)\n"
+		"               bytes,itree,shadow,vhost_user,kvm_demo (default all)\n"
 		"  --json PATH  where to write the figures (default results.json)\n"
 		"  --plot-dir DIR  also write gnuplot data files there\n"
 		"  --kvm-demo FILE  kvm-demo --bench's figures, saved by make bench\n"
@@ -210,6 +211,15 @@ static void add_ir_targets(const char *path)
 
 static void add_targets(void)
 {
+	static const struct {
+		const char *key, *text;
+	} inval_keys[] = {
+		{ "invalidate.hit0", "invalidation hitting 0 of 10^5: at least 1x rwlock" },
+		{ "invalidate.hit1", "invalidation hitting 1 of 10^5: at least 1x rwlock" },
+		{ "invalidate.hit64", "invalidation hitting 64 of 10^5: at least 1x rwlock" },
+		{ "invalidate.hit0.n100", "invalidation hitting 0 of 100: at least 1x rwlock" },
+	};
+
 	report_target("read_begin + read_retry, 1 thread: at most 5 ns",
 		      "readside.threads1", report_median("readside.threads1", "libmmn"), 5,
 		      true, "ns");
@@ -217,6 +227,10 @@ static void add_targets(void)
 		      report_median("readside.scaling", "libmmn"), 1.8, false, "x");
 	report_target("invalidation hitting none of 10^5: at most 150 ns", "invalidate.hit0",
 		      report_median("invalidate.hit0", "libmmn"), 150, true, "ns");
+	for (unsigned int i = 0; i < sizeof(inval_keys) / sizeof(inval_keys[0]); i++)
+		report_target(inval_keys[i].text, inval_keys[i].key,
+			      report_median(inval_keys[i].key, "rwlock") /
+			      report_median(inval_keys[i].key, "libmmn"), 1, false, "x");
 	report_target("interval tree n=10^6, query: at most 1 us", "itree.query.n1e6",
 		      report_median("itree.query.n1e6", "libmmn"), 1000, true, "ns");
 	report_target("interval tree n=10^6, insert: at most 400 ns", "itree.insert.n1e6",

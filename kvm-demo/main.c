@@ -31,15 +31,18 @@
 #include "core/vm.h"
 #include "config/domain.h"
 #include "devices/vdev.h"
+#include "devices/vhost-user/blk.h"
 #include "control/vmctl.h"
 #include "kvm-figures.h"
+
+#define KD_DISK_DEFAULT_BYTES	(16ull << 20)	/* a --disk-image kvm-demo creates */
 
 static void usage(FILE *f)
 {
 	fputs("usage: kvm-demo [--config FILE] [--guest IMAGE] [--timeout SECS]\n"
 	      "                [--chaos SECS [--seed N] [--chaos-ops KIND,...] [--chaos-gap-ms MIN-MAX]\n"
 	      "                 [--chaos-widen-us N]] [--ctl-script FILE] [--unplug-timeout MS]\n"
-	      "                [--bench REPS] [--no-scenario|--quiet]\n"
+	      "                [--bench REPS] [--disk-image FILE] [--no-scenario|--quiet]\n"
 	      "       kvm-demo [--config FILE] --dump-config\n"
 	      "       kvm-demo --check\n"
 	      "       kvm-demo ctl SOCKET COMMAND [ARGS...]\n"
@@ -55,13 +58,17 @@ static void usage(FILE *f)
 	      "  --chaos-widen-us N  testing: sleep N us in each window of slot sync\n"
 	      "  --ctl-script FILE  run a control session from FILE through the socket\n"
 	      "  --unplug-timeout MS  how long the guest may take to answer (default 20000)\n"
+	      "  --disk-image FILE  a virtio disk: FILE (created with 16 MiB if missing)\n"
+	      "                  served by qemu-storage-daemon over vhost-user, which\n"
+	      "                  kvm-demo starts and stops; the guest writes and verifies it\n"
 	      "  --bench REPS    time REPS moves of boot RAM under device traffic (slot\n"
 	      "                  remap, quiescence, device drain), print them for make bench\n"
-	      "  --inject deaf-guest|guest-crash|triple-fault|unbracketed  testing: a guest\n"
-	      "                  that never answers the mailbox, one that crashes at boot (an\n"
-	      "                  invalid instruction), the same crash with the IDT wiped (a\n"
-	      "                  triple fault and the crash dump), or one change behind\n"
-	      "                  libmmn's back\n"
+	      "  --inject deaf-guest|guest-crash|triple-fault|unbracketed|disk-corrupt\n"
+	      "                  testing: a guest that never answers the mailbox, one that\n"
+	      "                  crashes at boot (an invalid instruction), the same crash\n"
+	      "                  with the IDT wiped (a triple fault and the crash dump), one\n"
+	      "                  change behind libmmn's back, or one byte of the disk image\n"
+	      "                  changed before it is checked\n"
 	      "  --no-scenario, --quiet  only the self-test: without them, a run that is\n"
 	      "                  none of --chaos, --ctl-script, --bench, --guest hotplugs,\n"
 	      "                  balloons, remaps, protects and unplugs memory while the\n"
@@ -270,6 +277,43 @@ static void summary(struct vm *vm, unsigned int slots, uint64_t slots_bytes, dou
 	       vm->passes, t_end - t_start, t_run - t_start, t_end - t_run);
 }
 
+/*
+ * --disk-image FILE: the disk is FILE, served by qemu-storage-daemon,
+ * which kvm-demo starts. A missing FILE is created (16 MiB of zeros).
+ */
+static int use_disk_image(struct vm_config *cfg, const char *path)
+{
+	int fd;
+
+	if (cfg->disk_socket) {
+		kd_error("--disk-image: the domain has a <disk> already (its backend at %s): "
+			 "give one or the other", cfg->disk_socket);
+		return -1;
+	}
+	if (!cfg->memfd || !cfg->shared) {
+		kd_error("--disk-image: qemu-storage-daemon maps guest RAM from fds: the domain "
+			 "needs <memoryBacking><source type='memfd'/><access mode='shared'/>");
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (ftruncate(fd, KD_DISK_DEFAULT_BYTES) < 0) {
+			kd_error("--disk-image %s: %s", path, strerror(errno));
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		close(fd);
+		printf("kvm-demo: disk: created %s (%llu MiB of zeros)\n", path,
+		       KD_DISK_DEFAULT_BYTES >> 20);
+	} else if (errno != EEXIST) {
+		kd_error("--disk-image %s: %s", path, strerror(errno));
+		return -1;
+	}
+	cfg->disk_image = path;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -284,6 +328,7 @@ int main(int argc, char **argv)
 		{ "unplug-timeout", required_argument, NULL, 'U' },
 		{ "inject", required_argument, NULL, 'I' },
 		{ "bench", required_argument, NULL, 'B' },
+		{ "disk-image", required_argument, NULL, 'D' },
 		{ "chaos-ops", required_argument, NULL, 'O' },
 		{ "chaos-gap-ms", required_argument, NULL, 'O' },
 		{ "chaos-widen-us", required_argument, NULL, 'O' },
@@ -296,10 +341,10 @@ int main(int argc, char **argv)
 	bool dump = false, check = false, no_scenario = false, scenario;
 	unsigned int timeout_s = 0, chaos_s = 0, unplug_ms = 20000, bench_reps = 0;
 	uint64_t seed = 0;
-	const char *script_path = NULL;
+	const char *script_path = NULL, *disk_image = NULL;
 	struct ctl_server ctl;
 	bool broken = false, inject_deaf = false, inject_crash = false, inject_unbracketed = false;
-	bool inject_triple = false;
+	bool inject_triple = false, inject_disk = false;
 	int fds_before, threads_before;
 	struct vm_config cfg;
 	struct vm vm;
@@ -376,6 +421,7 @@ int main(int argc, char **argv)
 				return KD_EXIT_USAGE;
 			break;
 		case 'P': script_path = optarg; break;
+		case 'D': disk_image = optarg; break;
 		case 'N': no_scenario = true; break;
 		case 'I':
 			if (strcmp(optarg, "deaf-guest") == 0) {
@@ -386,9 +432,11 @@ int main(int argc, char **argv)
 				inject_triple = true;
 			} else if (strcmp(optarg, "unbracketed") == 0) {
 				inject_unbracketed = true;
+			} else if (strcmp(optarg, "disk-corrupt") == 0) {
+				inject_disk = true;
 			} else {
 				kd_error("--inject '%s': expected deaf-guest, guest-crash, "
-					 "triple-fault or unbracketed", optarg);
+					 "triple-fault, unbracketed or disk-corrupt", optarg);
 				return KD_EXIT_USAGE;
 			}
 			break;
@@ -429,6 +477,10 @@ int main(int argc, char **argv)
 	t_start = kd_now();
 	if (config_load(&cfg, config_path) < 0)
 		return KD_EXIT_USAGE;
+	if (disk_image && !dump && use_disk_image(&cfg, disk_image) < 0) {
+		config_free(&cfg);
+		return KD_EXIT_USAGE;
+	}
 	if (dump) {
 		fputs(cfg.xml, stdout);
 		config_free(&cfg);
@@ -489,6 +541,8 @@ int main(int argc, char **argv)
 			vm.mailbox->flags |= KD_MB_F_QUIET;
 		if (inject_deaf && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_DEAF;
+		if (inject_disk)
+			vu_blk_inject_corruption(&vm);
 		if ((inject_crash || inject_triple) && vm.mailbox)
 			vm.mailbox->flags |= KD_MB_F_CRASH;
 		/* No IDT: the crash cannot be reported, and the crash dump must say why. */
@@ -533,6 +587,7 @@ int main(int argc, char **argv)
 		vm_destroy(&vm);
 		summary(&vm, slots, slots_bytes, t_start, t_run, kd_now());
 		status = vm.guest_result;
+		broken |= vm.disk_broken;
 		if (broken && status == 0)
 			status = 1;
 	} else {

@@ -453,6 +453,41 @@ static node_t *subtree_first(node_t *n, uint64_t start, uint64_t last)
 	}
 }
 
+/*
+ * subtree_first() with both children of each node fetched as soon as the
+ * node is reached: a level that looks left, finds nothing and turns right
+ * then waits for one miss instead of two in a row. For the notifier's
+ * walks over large trees; the public iterator keeps its lower instruction
+ * count (see mmn_itree_iter_first()).
+ */
+node_t *itree_first_prefetch(struct mmn_itree *tree, uint64_t start, uint64_t last)
+{
+	node_t *n = tree->root;
+
+	if (!n || n->subtree_last < start)
+		return NULL;
+	for (;;) {
+		node_t *left = n->left, *right = n->right;
+
+		__builtin_prefetch(right);
+		if (left) {
+			__builtin_prefetch(left->left);
+			__builtin_prefetch(left->right);
+			if (left->subtree_last >= start) {
+				n = left;
+				continue;
+			}
+		}
+		if (n->start > last)
+			return NULL;
+		if (n->last >= start)
+			return n;
+		if (!right || right->subtree_last < start)
+			return NULL;
+		n = right;
+	}
+}
+
 MMN_EXPORT node_t *mmn_itree_iter_first(struct mmn_itree *tree,
 					uint64_t start, uint64_t last)
 {

@@ -15,6 +15,13 @@ const char *itree_check(const struct mmn_itree *tree);
 /* Whether NODE is in a tree (it is cleared on init and remove). */
 bool itree_node_linked(const struct mmn_itree_node *node);
 
+/*
+ * mmn_itree_iter_first() that prefetches both children at every level:
+ * fewer dependent misses in a large tree, a few more instructions.
+ */
+struct mmn_itree_node *itree_first_prefetch(struct mmn_itree *tree,
+					    uint64_t start, uint64_t last);
+
 /* Mark NODE as in no tree. */
 void itree_node_clear(struct mmn_itree_node *node);
 

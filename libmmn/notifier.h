@@ -5,6 +5,8 @@
 
 #include "internal.h"
 
+#include <stdint.h>
+
 /* The state's lock: the tests hold it to prove the read side never takes it. */
 void state_lock(struct mmn_state *state);
 void state_unlock(struct mmn_state *state);
@@ -17,5 +19,12 @@ void state_unlock(struct mmn_state *state);
  * the state's locks; for tests.
  */
 const char *notifier_check(struct mmn_state *state);
+
+/*
+ * Walk through the index once the tree holds MIN subscriptions (0: always),
+ * instead of INDEX_BUILD_MIN, so that the tests and fuzzers reach both
+ * walks and the index's changes with few subscriptions.
+ */
+void notifier_index_min(struct mmn_state *state, uint64_t min);
 
 #endif /* MMN_NOTIFIER_H */

@@ -481,6 +481,151 @@ START_TEST(uffd_watcher_survives_poll_failure)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * mmn_range_sub_insert: the subscriptions of one ops table share a record.
+ * The state holds one; the first insert of each further ops table
+ * allocates one. Failing it leaves the subscription uninserted and the
+ * state as it was; later inserts of the same ops allocate nothing.
+ */
+static const struct mmn_range_sub_ops rec_ops2 = { .invalidate = rec_invalidate };
+static const struct mmn_range_sub_ops rec_ops3 = { .invalidate = rec_invalidate };
+
+/* Insert RSUB with OPS, the first allocation failing; expect FAILS or 0. */
+static void insert_failing(struct mmn_state *state, struct mmn_range_sub *rsub,
+			   uint64_t start, const struct mmn_range_sub_ops *ops, bool fails)
+{
+	struct mmn_stats before = stats_of(state), after;
+
+	arm(1);
+	ck_assert_int_eq(mmn_range_sub_insert(rsub, state, start, 0x1000, ops),
+			 fails ? -ENOMEM : 0);
+	disarm();
+	if (!fails) {
+		ck_assert_ptr_null(fired_site);
+		return;
+	}
+	ck_assert_str_eq(fired_site, "calloc");
+	ck_assert_ptr_null(mmn_range_sub_state(rsub));
+	after = stats_of(state);
+	assert_same_place(&before, &after);
+	assert_consistent(state);
+	/* Nothing was left half done: the same subscription inserts now. */
+	ck_assert_int_eq(mmn_range_sub_insert(rsub, state, start, 0x1000, ops), 0);
+	ck_assert_ptr_eq(mmn_range_sub_state(rsub), state);
+}
+
+START_TEST(range_insert_alloc_fault)
+{
+	struct mmn_invalidate_desc all = {
+		.start = 0, .end = 0, .event = MMN_EVENT_CLEAR, .flags = MMN_INVALIDATE_BLOCKABLE,
+	};
+	struct rec_sub r[4] = { 0 };
+	struct mmn_state *state = NULL;
+
+	ck_assert_int_eq(mmn_state_new(&state), 0);
+	insert_failing(state, &r[0].rsub, 0x1000, &rec_ops, false);	/* the state's record */
+	insert_failing(state, &r[1].rsub, 0x3000, &rec_ops2, true);
+	insert_failing(state, &r[2].rsub, 0x5000, &rec_ops2, false);	/* shared */
+	/* A third ops table while an invalidation runs: the insert defers. */
+	ck_assert_int_eq(mmn_invalidate_start(state, &all), 0);
+	insert_failing(state, &r[3].rsub, 0x7000, &rec_ops3, true);
+	ck_assert_uint_eq(stats_of(state).deferred_inserts, 1);
+	mmn_invalidate_end(state, &all);
+	assert_consistent(state);
+	/* Every record reaches its subscriptions. */
+	for (int i = 0; i < 4; i++)
+		r[i].calls = 0;
+	ck_assert_int_eq(mmn_invalidate_start(state, &all), 0);
+	mmn_invalidate_end(state, &all);
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_eq(r[i].calls, 1);
+	for (int i = 0; i < 4; i++) {
+		mmn_range_sub_remove(&r[i].rsub);
+		assert_consistent(state);
+	}
+	ck_assert_uint_eq(stats_of(state).range_subs, 0);
+	/* The state's record is free again, for any ops table. */
+	insert_failing(state, &r[0].rsub, 0x1000, &rec_ops3, false);
+	insert_failing(state, &r[1].rsub, 0x3000, &rec_ops, true);
+	mmn_state_free(state);	/* frees the allocated record; ASan checks */
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * The index beside the tree: its allocations fail on inserts (a full
+ * queue of changes applied), on its build, at an invalidation's start
+ * (the queue applied) and while the deferred list is applied. No call fails for it: the
+ * walks use the tree again, and every subscription is still reached.
+ */
+#define IDX_SUBS 80
+
+/* ARMED: the start's first allocation fails (applying the index's queue). */
+static unsigned long all_reached_once(struct mmn_state *state, struct rec_sub *r,
+				      unsigned int n, bool armed)
+{
+	unsigned long fired;
+	const struct mmn_invalidate_desc all = {
+		.start = 0, .end = 0, .event = MMN_EVENT_CLEAR, .flags = MMN_INVALIDATE_BLOCKABLE,
+	};
+
+	for (unsigned int i = 0; i < n; i++)
+		r[i].calls = 0;
+	arm(armed ? 1 : 0);
+	ck_assert_int_eq(mmn_invalidate_start(state, &all), 0);
+	disarm();
+	fired = fired_site != NULL;
+	mmn_invalidate_end(state, &all);
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert_uint_eq(r[i].calls, 1);
+	assert_consistent(state);
+	return fired;
+}
+
+START_TEST(index_alloc_faults)
+{
+	const struct mmn_invalidate_desc first = {
+		.start = 0, .end = 0x1000, .event = MMN_EVENT_CLEAR,
+		.flags = MMN_INVALIDATE_BLOCKABLE,
+	};
+	static struct rec_sub r[IDX_SUBS];
+	struct mmn_state *state = NULL;
+	unsigned long fired = 0;
+
+	memset(r, 0, sizeof(r));
+	ck_assert_int_eq(mmn_state_new(&state), 0);
+	notifier_index_min(state, 4);
+	/* Straight inserts, every other one failing its first allocation. */
+	for (unsigned int i = 0; i < IDX_SUBS / 2; i++) {
+		arm(i % 2 ? 1 : 0);
+		ck_assert_int_eq(mmn_range_sub_insert(&r[i].rsub, state, (uint64_t)i * 0x1000,
+						      0x1000, &rec_ops), 0);
+		disarm();
+		fired += fired_site != NULL;
+		ck_assert(!fired_site || !strcmp(fired_site, "index node"));
+		assert_consistent(state);
+	}
+	fired += all_reached_once(state, r, IDX_SUBS / 2, true);
+	/* Deferred inserts, applied by the end that fails an allocation. */
+	ck_assert_int_eq(mmn_invalidate_start(state, &first), 0);
+	for (unsigned int i = IDX_SUBS / 2; i < IDX_SUBS; i++)
+		ck_assert_int_eq(mmn_range_sub_insert(&r[i].rsub, state, (uint64_t)i * 0x1000,
+						      0x1000, &rec_ops), 0);
+	arm(1);
+	mmn_invalidate_end(state, &first);
+	disarm();
+	fired += fired_site != NULL;
+	assert_consistent(state);
+	fired += all_reached_once(state, r, IDX_SUBS, false);
+	ck_assert_uint_ge(fired, 3);
+	for (unsigned int i = 0; i < IDX_SUBS; i++) {
+		mmn_range_sub_remove(&r[i].rsub);
+		assert_consistent(state);
+	}
+	mmn_state_free(state);
+	report("the index beside the tree", fired);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * mmn_sub_get: the subscriber's own allocation fails.
  */
 static bool alloc_fails;
@@ -542,6 +687,8 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, uffd_watch_faults);
 	tcase_add_test(tc, uffd_watcher_survives_poll_failure);
 	tcase_add_test(tc, sub_get_alloc_fault);
+	tcase_add_test(tc, range_insert_alloc_fault);
+	tcase_add_test(tc, index_alloc_faults);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -35,6 +35,12 @@ static const char *check_query(struct mmn_itree *tree, const struct item *items,
 	for (int i = 0; i < NR_ITEMS; i++)
 		if (items[i].in_tree && items[i].node.start <= ql && items[i].node.last >= qs)
 			want++;
+	/* The notifier's prefetching search finds the same first overlap. */
+	if (itree_first_prefetch(tree, qs, ql) != mmn_itree_iter_first(tree, qs, ql)) {
+		snprintf(why, sizeof(why), "query [%#" PRIx64 ", %#" PRIx64 "]: the prefetching "
+			 "search found another first overlap", qs, ql);
+		return why;
+	}
 	for (n = mmn_itree_iter_first(tree, qs, ql); n; n = mmn_itree_iter_next(n, qs, ql)) {
 		const struct item *it = mmn_container_of(n, struct item, node);
 

@@ -60,12 +60,17 @@ static void rec_init(struct rec_sub *r)
 	pthread_mutex_init(&r->lock, NULL);
 }
 
+/* The second run walks the index from the first subscription on. */
+static bool index_always;
+
 static struct mmn_state *new_state(void)
 {
 	struct mmn_state *state = NULL;
 
 	ck_assert_int_eq(mmn_state_new(&state), 0);
 	ck_assert_ptr_nonnull(state);
+	if (index_always)
+		notifier_index_min(state, 0);
 	return state;
 }
 
@@ -1869,11 +1874,17 @@ static Suite *notifier_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(notifier_suite());
-	int failed;
+	int failed = 0;
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	/* Every test twice: walks through the tree, then through the index. */
+	for (int run = 0; run < 2; run++) {
+		SRunner *sr = srunner_create(notifier_suite());
+
+		index_always = run == 1;
+		printf("walks through the %s\n", index_always ? "index" : "tree");
+		srunner_run_all(sr, CK_NORMAL);
+		failed += srunner_ntests_failed(sr);
+		srunner_free(sr);
+	}
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -28,7 +28,7 @@ if [ ! -f "$build/config.h" ]; then
 	exit 77
 fi
 
-for f in bug version itree; do
+for f in bug version itree index; do
 	$cc $cflags -c "$top/libmmn/$f.c" -o "$work/$f.o" || exit 1
 done
 $cc $cflags -c "$top/tests/litmus-readside.c" -o "$work/litmus.o" || exit 1
@@ -40,7 +40,7 @@ run() {
 	$cc $cflags -Wno-builtin-macro-redefined "$@" -c "$top/libmmn/notifier.c" \
 		-o "$work/notifier-$name.o" || exit 1
 	$cc -fsanitize=thread -o "$work/litmus-$name" "$work/litmus.o" "$work/notifier-$name.o" \
-		"$work/bug.o" "$work/version.o" "$work/itree.o" -lpthread || exit 1
+		"$work/bug.o" "$work/version.o" "$work/itree.o" "$work/index.o" -lpthread || exit 1
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$work/litmus-$name" 20000 \
 		>"$work/$name.log" 2>&1
 	status=$?

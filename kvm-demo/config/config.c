@@ -737,6 +737,62 @@ static int read_vdev(struct reader *rd, struct vm_config *cfg)
 	return ret;
 }
 
+/*
+ * <disk type='vhostuser' device='disk'> with <source type='unix'
+ * path='...'/> and <target bus='virtio'/>: a disk served by a vhost-user
+ * backend listening on that socket. One at most; the backend maps guest
+ * RAM from its fds, so the backing must be shared memfd.
+ */
+static int read_disk(struct reader *rd, struct vm_config *cfg)
+{
+	xmlXPathObjectPtr disks = xp_nodes(rd, "/domain/devices/disk");
+	char *type = NULL, *device = NULL, *stype = NULL, *path = NULL, *bus = NULL;
+	int n = xp_count(disks), ret = -1;
+	xmlNodePtr node;
+
+	if (n == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (n > 1) {
+		config_error("%d <disk> elements: kvm-demo serves one disk", n);
+		goto out;
+	}
+	node = disks->nodesetval->nodeTab[0];
+	type = xp_string(rd, node, "@type");
+	device = xp_string(rd, node, "@device");
+	stype = xp_string(rd, node, "source/@type");
+	path = xp_string(rd, node, "source/@path");
+	bus = xp_string(rd, node, "target/@bus");
+	if (!type || strcmp(type, "vhostuser") != 0) {
+		config_error("<disk type='%s'>: kvm-demo serves type='vhostuser' disks only (a "
+			     "vhost-user backend such as qemu-storage-daemon)", type ? type : "");
+	} else if (device && strcmp(device, "disk") != 0) {
+		config_error("<disk type='vhostuser' device='%s'>: expected device='disk'", device);
+	} else if (!stype || strcmp(stype, "unix") != 0 || !path || !*path) {
+		config_error("<disk type='vhostuser'>: expected <source type='unix' path='...'/>, "
+			     "the backend's socket");
+	} else if (!bus || strcmp(bus, "virtio") != 0) {
+		config_error("<disk type='vhostuser'><target bus='%s'>: expected bus='virtio'",
+			     bus ? bus : "");
+	} else if (!cfg->memfd || !cfg->shared) {
+		config_error("<disk type='vhostuser'>: the backend maps guest RAM from fds: needs "
+			     "<memoryBacking><source type='memfd'/><access mode='shared'/>");
+	} else {
+		cfg->disk_socket = path;
+		path = NULL;
+		ret = 0;
+	}
+out:
+	xmlXPathFreeObject(disks);
+	free(type);
+	free(device);
+	free(stype);
+	free(path);
+	free(bus);
+	return ret;
+}
+
 static int read_config(struct vm_config *cfg)
 {
 	struct reader rd = { 0 };
@@ -755,7 +811,7 @@ static int read_config(struct vm_config *cfg)
 	}
 	if (read_basics(&rd, cfg) < 0 || read_backing(&rd, cfg) < 0 ||
 	    read_memory(&rd, cfg) < 0 || read_metadata(&rd, cfg) < 0 ||
-	    read_vdev(&rd, cfg) < 0)
+	    read_vdev(&rd, cfg) < 0 || read_disk(&rd, cfg) < 0)
 		goto out;
 	ret = 0;
 out:
@@ -864,6 +920,8 @@ void config_free(struct vm_config *cfg)
 	/* Both were allocated by libvirt or libxml2 users with malloc(). */
 	free(cfg->xml);
 	free(cfg->name);
+	free(cfg->disk_socket);
 	cfg->xml = NULL;
 	cfg->name = NULL;
+	cfg->disk_socket = NULL;
 }

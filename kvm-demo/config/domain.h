@@ -41,6 +41,10 @@ struct vm_config {
 	bool inject_flip;		/* <metadata>: corrupt one word to prove detection */
 	unsigned int vdev_mode;		/* <metadata><kd:vdev mode>: KD_VDEV_MODE_* */
 	unsigned int vdev_requests;	/* <metadata><kd:vdev requests> */
+	/* <disk type='vhostuser'><source type='unix' path=...>: a backend's socket */
+	char *disk_socket;
+	/* --disk-image: kvm-demo runs qemu-storage-daemon on this image (not owned) */
+	const char *disk_image;
 };
 
 /* The private namespace of kvm-demo's settings under <metadata>. */

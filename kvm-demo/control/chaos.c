@@ -54,6 +54,7 @@ static struct {
 	double t0;
 	struct op_record history[HISTORY];
 	unsigned int nr_ops;	/* history[nr_ops % HISTORY] is the next */
+	bool guest_finished;	/* asked to, the guest ended with its result */
 	/* --chaos-ops, --chaos-gap-ms: what to draw and how long between draws. */
 	unsigned int kinds_mask;	/* 0: every kind */
 	unsigned int gap_min_ms, gap_max_ms;
@@ -153,6 +154,9 @@ bool chaos_options_given(void)
 {
 	return chaos.options_given;
 }
+
+/* How long the guest may take to finish its pass at the end, with a disk. */
+#define CHAOS_FINISH_S	60.0
 
 int chaos_register(const struct chaos_participant *p)
 {
@@ -329,6 +333,18 @@ static void *chaos_thread(void *arg)
 	for (unsigned int i = 0; i < vm->nr_regions; i++)
 		if (vm->regions[i].readonly)
 			memops_protect(vm, i, false, err, sizeof(err));
+	/*
+	 * With a disk, the guest reports the checksum its image must have at
+	 * the end of a pass: let it finish (bounded), so that it can be checked.
+	 */
+	if (vm->blk) {
+		double deadline = kd_now() + CHAOS_FINISH_S;
+
+		guest_ask_finish(vm);
+		while (!atomic_load(&vm->stopping) && kd_now() < deadline)
+			kd_sleep_ms(20);
+		chaos.guest_finished = atomic_load(&vm->stopping);
+	}
 	vm_request_stop(vm, VM_STOP_CONTROL, 0);
 	return NULL;
 }
@@ -383,7 +399,9 @@ bool chaos_finish(struct vm *vm, FILE *f)
 	for (unsigned int i = 0; i < chaos.nr_parts; i++)
 		if (chaos.parts[i]->report)
 			chaos.parts[i]->report(vm, f);
-	if (vm->stop_reason != VM_STOP_CONTROL) {
+	if (vm->stop_reason != VM_STOP_CONTROL &&
+	    !(chaos.guest_finished && vm->stop_reason == VM_STOP_GUEST &&
+	      vm->guest_result == KD_RESULT_PASS)) {
 		fprintf(f, "kvm-demo: chaos: BROKEN: the VM stopped before the end (guest result %d)\n",
 			vm->guest_result);
 		print_history(vm, f);

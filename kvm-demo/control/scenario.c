@@ -20,6 +20,7 @@
 #include "core/vm.h"
 #include "mem/mem.h"
 #include "devices/vdev.h"
+#include "devices/vhost-user/blk.h"
 #include "control/vmctl.h"
 
 #define PROTECT_MS	300	/* how long the slot stays read-only */
@@ -37,6 +38,7 @@ static struct {
 struct snap {
 	uint64_t pauses, pause_ns, stalls;
 	struct vdev_figures dev;
+	struct vu_blk_figures disk;
 };
 
 static void take(struct vm *vm, struct snap *s)
@@ -45,6 +47,7 @@ static void take(struct vm *vm, struct snap *s)
 	s->pause_ns = atomic_load(&vm->counters.pause_ns_total);
 	s->stalls = atomic_load(&vm->counters.protect_stalls);
 	vdev_figures(vm, &s->dev);
+	vu_blk_figures(vm, &s->disk);
 }
 
 /* One line: the step's own message, then what it cost the vCPUs and the device. */
@@ -52,7 +55,7 @@ static void report(struct vm *vm, const char *name, const struct snap *before, i
 		   const char *msg)
 {
 	struct snap after;
-	char extra[64] = "";
+	char extra[64] = "", disk[96] = "";
 	uint64_t pauses;
 
 	take(vm, &after);
@@ -67,11 +70,17 @@ static void report(struct vm *vm, const char *name, const struct snap *before, i
 	if (after.stalls != before->stalls)
 		snprintf(extra, sizeof(extra), ", %" PRIu64 " vCPU writes waited",
 			 after.stalls - before->stalls);
+	if (vm->blk)
+		snprintf(disk, sizeof(disk), "; disk backend let go of %" PRIu64 " region%s "
+			 "(%" PRIu64 " ring stop%s)", after.disk.removed - before->disk.removed,
+			 after.disk.removed - before->disk.removed == 1 ? "" : "s",
+			 after.disk.ring_stops - before->disk.ring_stops,
+			 after.disk.ring_stops - before->disk.ring_stops == 1 ? "" : "s");
 	printf("kvm-demo: scenario: %5.2f s %-10s %s; vCPUs paused %" PRIu64 " time%s, %.3f ms"
-	       "%s; shadow map dropped %" PRIu64 " entr%s\n", kd_now() - sc.t0, name, msg,
+	       "%s; shadow map dropped %" PRIu64 " entr%s%s\n", kd_now() - sc.t0, name, msg,
 	       pauses, pauses == 1 ? "" : "s", (after.pause_ns - before->pause_ns) / 1e6, extra,
 	       after.dev.dropped - before->dev.dropped,
-	       after.dev.dropped - before->dev.dropped == 1 ? "y" : "ies");
+	       after.dev.dropped - before->dev.dropped == 1 ? "y" : "ies", disk);
 }
 
 /* The DIMM slot that holds memory now and did not before: the one just plugged. */
@@ -113,7 +122,6 @@ static void *scenario_thread(void *arg)
 {
 	struct vm *vm = arg;
 	bool had[1 + KD_MAX_DIMMS] = { false };
-	struct kd_mailbox *mb;
 	unsigned int dimm = 0;
 	struct snap s;
 	char msg[512];
@@ -162,16 +170,20 @@ static void *scenario_thread(void *arg)
 		       kd_now() - sc.t0, "unplug");
 #undef STEP
 out:
-	/*
-	 * The guest ends after its current pass, which checks what it wrote.
-	 * Boot RAM moved: the mailbox's host address is the current one.
-	 */
+	guest_ask_finish(vm);
+	return NULL;
+}
+
+void guest_ask_finish(struct vm *vm)
+{
+	struct kd_mailbox *mb;
+
+	/* Boot RAM may have moved: the mailbox's host address is the current one. */
 	pthread_rwlock_rdlock(&vm->mem_lock);
 	mb = memory_gpa_to_hva(vm, KD_MAILBOX_GPA, sizeof(*mb));
 	if (mb && !vm->regions[0].readonly)
 		__atomic_or_fetch(&mb->flags, KD_MB_F_FINISH, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&vm->mem_lock);
-	return NULL;
 }
 
 int scenario_start(struct vm *vm)

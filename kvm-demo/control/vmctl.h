@@ -53,6 +53,8 @@ bool chaos_finish(struct vm *vm, FILE *f);
 int scenario_start(struct vm *vm);
 /* Joins the scenario; prints its summary; true if a step failed or anything was stale. */
 bool scenario_finish(struct vm *vm, FILE *f);
+/* Ask the guest to end after its current pass (KD_MB_F_FINISH); it checks what it wrote. */
+void guest_ask_finish(struct vm *vm);
 
 /* ---- bench.c: --bench ---- */
 

@@ -61,6 +61,18 @@ void vdev_destroy(struct vm *vm);
 /* Port I/O of the device from a vCPU thread; false: not the device's port. */
 bool vdev_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8_t size);
 
+/* ---- devices/vhost-user/blk.c: the disk a vhost-user backend serves ---- */
+
+/* Starts or connects to the backend; after the RAM regions exist. 0 without a disk. */
+int vu_blk_create(struct vm *vm);
+/*
+ * Stops the backend (before the RAM regions go), then checks the image
+ * against the guest's checksum: false if it does not match.
+ */
+bool vu_blk_destroy(struct vm *vm);
+/* Port I/O of the disk from a vCPU thread; false: not the disk's port. */
+bool vu_blk_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8_t size);
+
 /* ---- control/chaos.c: --chaos participants ---- */
 
 /*

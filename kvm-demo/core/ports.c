@@ -108,6 +108,8 @@ bool ports_handle_io(struct vm *vm, struct vcpu *vcpu)
 				inject_flip(vm, (uint64_t)io_value(data, run->io.size) * KD_PAGE_SIZE);
 		} else if (vdev_handle_io(vm, port, out, data, run->io.size)) {
 			/* the device's */
+		} else if (vu_blk_handle_io(vm, port, out, data, run->io.size)) {
+			/* the disk's */
 		} else if (!out) {
 			memset(data, 0xff, run->io.size);	/* nothing there */
 		}

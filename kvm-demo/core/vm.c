@@ -269,7 +269,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const void *image, siz
 	if (slots_init(vm) < 0 || open_kvm(vm) < 0 || setup_memory(vm) < 0)
 		return -1;
 	vm->nr_vcpus = cfg->nr_vcpus;
-	if (load_guest(vm) < 0 || crashdump_record(vm) < 0 || vdev_create(vm) < 0)
+	if (load_guest(vm) < 0 || crashdump_record(vm) < 0 || vdev_create(vm) < 0 ||
+	    vu_blk_create(vm) < 0)
 		return -1;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (vcpu_create(vm, &vm->vcpus[i], i) < 0)
@@ -336,6 +337,8 @@ void vm_destroy(struct vm *vm)
 		vcpu_join(vm, &vm->vcpus[i]);
 	ports_flush(vm);
 	vdev_destroy(vm);	/* its worker reaches guest RAM */
+	if (!vu_blk_destroy(vm))	/* so does its backend */
+		vm->disk_broken = true;
 	for (unsigned int i = 0; i < KD_MAX_VCPUS; i++)
 		vcpu_destroy(vm, &vm->vcpus[i]);
 	for (unsigned int i = 0; i < vm->nr_regions; i++) {

@@ -30,6 +30,7 @@
 
 struct vm;
 struct vdev;
+struct vu_blk;
 struct kd_bench_marks;
 
 /* The guest-physical space: x86-64's widest physical address is 52 bits. */
@@ -147,6 +148,8 @@ struct vm {
 	 */
 	struct mmn_state *guest_mm;
 	struct vdev *vdev;		/* the vhost-like device */
+	struct vu_blk *blk;		/* the vhost-user disk, or NULL */
+	bool disk_broken;		/* its image did not verify */
 
 	/* Readers: memory_translate(); writers: whoever changes the regions. */
 	pthread_rwlock_t mem_lock;

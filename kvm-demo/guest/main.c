@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "abi.h"
+#include "blk.h"
 #include "mailbox.h"
 #include "vdev.h"
 
@@ -307,10 +308,12 @@ void guest_main(uint32_t cpu)
 		if (cpu == 0) {
 			uint32_t changed = mailbox_poll(&layout);
 			int dev = vdev_between_passes(&layout, pass);
+			int disk = blk_between_passes(&layout, pass);
 
-			if (dev < 0)
+			if (dev < 0 || disk < 0)
 				fail();
-			__atomic_store_n(&layout_changed, changed || dev > 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&layout_changed, changed || dev > 0 || disk > 0,
+					 __ATOMIC_RELAXED);
 			/* One vCPU reads the flag, so that all stop after the same pass. */
 			__atomic_store_n(&finish, mailbox_flag(KD_MB_F_FINISH), __ATOMIC_RELAXED);
 		}
@@ -323,6 +326,7 @@ void guest_main(uint32_t cpu)
 	}
 
 	if (cpu == 0) {
+		blk_finish();
 		print("guest: self-test passed\n");
 		outl(KD_PORT_RESULT, KD_RESULT_PASS);
 	}

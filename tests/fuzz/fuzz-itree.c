@@ -38,6 +38,9 @@ static void check_query(struct mmn_itree *tree, struct slot *slots,
 	unsigned int found = 0, expected = 0;
 	uint64_t prev_start = 0;
 
+	FUZZ_ASSERT(itree_first_prefetch(tree, start, last) ==
+		    mmn_itree_iter_first(tree, start, last),
+		    "the prefetching search found another first overlap");
 	for (struct mmn_itree_node *n = mmn_itree_iter_first(tree, start, last); n;
 	     n = mmn_itree_iter_next(n, start, last)) {
 		struct slot *s = mmn_container_of(n, struct slot, node);

@@ -18,7 +18,8 @@
  * invalidation ends, and to have returned, with the right value, after.
  *
  * Input: operations, each an opcode byte OP and its argument bytes; OP % 10:
- *	0 insert SLOT START LENGTH FLAGS (FLAGS bit 0: refuses non-blockable)
+ *	0 insert SLOT START LENGTH FLAGS (FLAGS bit 0: refuses non-blockable,
+ *	  bit 1: the second of two alike ops tables, so that owners are shared)
  *	1 remove SLOT
  *	2, 3 invalidate_start THREAD START LENGTH FLAGS (bit 0: blockable,
  *	  bit 7: MMN_INVALIDATE_AFTER, FLAGS >> 1: the event; START 0xff:
@@ -125,6 +126,7 @@ static bool invalidate_cb(struct mmn_range_sub *rsub,
 	size_t i = (size_t)(s - m.subs);
 
 	FUZZ_ASSERT(i < RSUBS, "callback for an unknown subscription");
+	FUZZ_ASSERT(mmn_range_sub_state(rsub) == m.state, "callback for a subscription of no state");
 	FUZZ_ASSERT(s->place == IN_TREE || s->place == REMOVING,
 		    "callback for subscription %zu, which is not in the tree (place %d)",
 		    i, s->place);
@@ -151,9 +153,9 @@ static void cancel_cb(struct mmn_range_sub *rsub, const struct mmn_invalidate_de
 	calls.cancels[i]++;
 }
 
-static const struct mmn_range_sub_ops range_ops = {
-	.invalidate = invalidate_cb,
-	.invalidate_cancel = cancel_cb,
+static const struct mmn_range_sub_ops range_ops[2] = {
+	{ .invalidate = invalidate_cb, .invalidate_cancel = cancel_cb },
+	{ .invalidate = invalidate_cb, .invalidate_cancel = cancel_cb },
 };
 
 static unsigned int wkind(const struct mmn_sub *sub)
@@ -345,13 +347,14 @@ static void do_insert(struct fuzz_input *in)
 
 	if (s->place != FREE)
 		return;
-	ret = mmn_range_sub_insert(&s->rsub, m.state, start, length, &range_ops);
+	ret = mmn_range_sub_insert(&s->rsub, m.state, start, length, &range_ops[(flags >> 1) & 1]);
 	if (overflow) {
 		FUZZ_ASSERT(ret == -EOVERFLOW, "insert [%llu, +%llu) returned %d",
 			    (unsigned long long)start, (unsigned long long)length, ret);
 		return;
 	}
 	FUZZ_ASSERT(ret == 0, "insert returned %d", ret);
+	FUZZ_ASSERT(mmn_range_sub_state(&s->rsub) == m.state, "inserted, but not into the state");
 	s->start = start;
 	s->last = start + (length - 1);
 	s->refuses = flags & 1;
@@ -669,6 +672,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&m, 0, sizeof(m));
 	FUZZ_ASSERT(mmn_state_new(&m.state) == 0, "mmn_state_new failed");
+	/* Walks through the index from 3 subscriptions, the tree below 2. */
+	notifier_index_min(m.state, 3);
 	m.seq = 2;
 
 	while (fuzz_more(&in)) {

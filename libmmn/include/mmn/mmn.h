@@ -238,14 +238,23 @@ struct mmn_range_sub_ops {
 };
 
 /*
+ * Private to libmmn: what the range subscriptions of one state with one ops
+ * table share. Keeps struct mmn_range_sub at 64 bytes, one cache line.
+ */
+struct mmn_range_owner {
+	struct mmn_state *state;
+	const struct mmn_range_sub_ops *ops;
+};
+
+/*
  * Embed in your object, zeroed before its first insert (calloc, or an
  * initializer such as = { 0 }). Every field is private to libmmn; the struct
  * is in the header only so that it can be embedded without an allocation.
  */
 struct mmn_range_sub {
 	struct mmn_itree_node node;	/* [start, last] in the state's tree */
-	struct mmn_state *state;
-	const struct mmn_range_sub_ops *ops;
+	/* NULL when not inserted; bit 0 set: the state's address, see below */
+	const struct mmn_range_owner *owner;
 	uint64_t invalidate_seq;	/* odd; see mmn_range_read_begin() */
 };
 
@@ -256,8 +265,11 @@ struct mmn_range_sub {
  * mmn_range_read_begin() waits for them.
  * Returns 0, -EINVAL (NULL pointer, no invalidate op), -EOVERFLOW
  * (length 0, or the range would pass the top of the space: a range may
- * end exactly at 2^64, so start + length == 0 is allowed only as that) or
- * -EBUSY (RSUB is inserted already, into this state or another).
+ * end exactly at 2^64, so start + length == 0 is allowed only as that),
+ * -EBUSY (RSUB is inserted already, into this state or another) or -ENOMEM
+ * (the subscriptions with one OPS share a small record: the state holds
+ * one, each further ops table in use allocates one on its first insert;
+ * RSUB is then left as it was).
  * Context: never blocks; takes the state's lock; not from a callback of
  * the same state (debug builds abort).
  */
@@ -325,7 +337,12 @@ static inline void mmn_range_set_seq(struct mmn_range_sub *rsub,
 /* The state RSUB was inserted into. Context: any; never blocks. */
 static inline struct mmn_state *mmn_range_sub_state(const struct mmn_range_sub *rsub)
 {
-	return rsub->state;
+	/* With bit 0 set, owner is the state's address (its own record). */
+	uintptr_t owner = (uintptr_t)rsub->owner;
+
+	if (owner & 1)
+		return (struct mmn_state *)(owner - 1);
+	return owner ? ((const struct mmn_range_owner *)owner)->state : NULL;
 }
 
 /* ------------------------------------------------------------------------
