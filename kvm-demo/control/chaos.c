@@ -344,6 +344,11 @@ static void *chaos_thread(void *arg)
 		while (!atomic_load(&vm->stopping) && kd_now() < deadline)
 			kd_sleep_ms(20);
 		chaos.guest_finished = atomic_load(&vm->stopping);
+		if (!chaos.guest_finished) {
+			printf("kvm-demo: chaos: the guest did not finish its pass within %.0f s of "
+			       "being asked\n", CHAOS_FINISH_S);
+			crashdump_print_stuck(vm, stdout);
+		}
 	}
 	vm_request_stop(vm, VM_STOP_CONTROL, 0);
 	return NULL;

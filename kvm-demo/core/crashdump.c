@@ -113,27 +113,27 @@ void crashdump_note_slot(const struct mem_region *r, bool active)
 	pthread_mutex_unlock(&boot.slot_lock);
 }
 
-static void print_regs(struct vcpu *vcpu, FILE *f)
+static void print_regs(struct vcpu *vcpu, const char *what, FILE *f)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
 
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
-		fprintf(f, "kvm-demo: crash dump: vCPU %u: KVM_GET_REGS/SREGS failed\n",
+		fprintf(f, "kvm-demo: %s: vCPU %u: KVM_GET_REGS/SREGS failed\n", what,
 			vcpu->index);
 		return;
 	}
-	fprintf(f, "kvm-demo: crash dump: vCPU %u regs: rip 0x%llx rsp 0x%llx rflags 0x%llx "
-		"rax 0x%llx rcx 0x%llx rdi 0x%llx\n", vcpu->index, r.rip, r.rsp, r.rflags,
+	fprintf(f, "kvm-demo: %s: vCPU %u regs: rip 0x%llx rsp 0x%llx rflags 0x%llx "
+		"rax 0x%llx rcx 0x%llx rdi 0x%llx\n", what, vcpu->index, r.rip, r.rsp, r.rflags,
 		r.rax, r.rcx, r.rdi);
-	fprintf(f, "kvm-demo: crash dump: vCPU %u sregs: cr0 0x%llx cr2 0x%llx cr3 0x%llx "
+	fprintf(f, "kvm-demo: %s: vCPU %u sregs: cr0 0x%llx cr2 0x%llx cr3 0x%llx "
 		"cr4 0x%llx efer 0x%llx cs 0x%x base 0x%llx gdt 0x%llx/%u idt 0x%llx/%u\n",
-		vcpu->index, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base,
+		what, vcpu->index, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base,
 		s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
 	/* KVM resets the vCPU at a shutdown: these registers are not the crash's. */
 	if (r.rip == 0xfff0 && s.cs.base == 0xffff0000)
-		fprintf(f, "kvm-demo: crash dump: vCPU %u: in its reset state (KVM reset it at "
-			"the shutdown); the registers at the fault are gone\n", vcpu->index);
+		fprintf(f, "kvm-demo: %s: vCPU %u: in its reset state (KVM reset it at "
+			"the shutdown); the registers at the fault are gone\n", what, vcpu->index);
 }
 
 /* The slot table KVM has (as kvm-demo set it) against the regions; false if they disagree. */
@@ -251,7 +251,7 @@ void crashdump_print(struct vm *vm, struct vcpu *vcpu, FILE *f)
 		return;
 	fflush(stdout);
 	fprintf(f, "kvm-demo: crash dump: vCPU %u stopped with a shutdown exit\n", vcpu->index);
-	print_regs(vcpu, f);
+	print_regs(vcpu, "crash dump", f);
 	/*
 	 * mem_lock for reading: no region moves while we read. Safe from a
 	 * vCPU thread: a writer that must pause the vCPUs waits for this one
@@ -304,4 +304,14 @@ void crashdump_print(struct vm *vm, struct vcpu *vcpu, FILE *f)
 			pml4 ? "" : " PML4", pdpt ? "" : " PDPT", pd ? "" : " PD",
 			bi ? "" : " boot-info");
 	fflush(f);
+}
+
+void crashdump_print_stuck(struct vm *vm, FILE *f)
+{
+	fflush(stdout);
+	vm_pause(vm);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		print_regs(&vm->vcpus[i], "stuck guest", f);
+	vm_resume(vm);
+	vu_blk_print_state(vm, f);
 }

@@ -72,6 +72,8 @@ int vu_blk_create(struct vm *vm);
 bool vu_blk_destroy(struct vm *vm);
 /* Port I/O of the disk from a vCPU thread; false: not the disk's port. */
 bool vu_blk_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8_t size);
+/* One line on the disk's ring and backend, for a guest that stopped progressing. */
+void vu_blk_print_state(struct vm *vm, FILE *f);
 
 /* ---- control/chaos.c: --chaos participants ---- */
 

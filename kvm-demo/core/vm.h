@@ -234,6 +234,12 @@ void crashdump_note_slot(const struct mem_region *r, bool active);
  * other vCPUs' progress, and a verdict line. The first call only.
  */
 void crashdump_print(struct vm *vm, struct vcpu *vcpu, FILE *f);
+/*
+ * The guest stopped making progress (it did not finish when asked): each
+ * vCPU's registers, read with the vCPUs paused. From a control thread,
+ * holding nothing.
+ */
+void crashdump_print_stuck(struct vm *vm, FILE *f);
 
 extern const unsigned char kd_guest_image[];
 extern const unsigned char kd_guest_image_end[];

@@ -49,6 +49,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -296,6 +297,10 @@ static int drain(struct vu_blk *d)
 	const volatile uint16_t *used = (const volatile uint16_t *)(uintptr_t)(d->ring.used + 2);
 	double deadline = kd_now() + d->f.timeout_ms / 1e3;
 
+	/* A vCPU paused between publishing and kicking: kick for it. */
+	if (__atomic_load_n(used, __ATOMIC_ACQUIRE) != *avail &&
+	    eventfd_write(d->ring.kick_fd, 1) < 0)
+		kd_error("disk: eventfd write: %s", strerror(errno));
 	while (__atomic_load_n(used, __ATOMIC_ACQUIRE) != *avail) {
 		if (kd_now() >= deadline) {
 			char msg[160];
@@ -592,7 +597,8 @@ static uint32_t guest_setup(struct vu_blk *d, uint32_t page)
 	    q->used_gpa % 4 || ring_translate(d))
 		return KD_BLK_E_BADSETUP;
 	q->capacity = d->capacity;
-	if (sync_regions(d)) {
+	/* During a change the backend must not get the old memory back: the end syncs. */
+	if (!d->nr_suspends && sync_regions(d)) {
 		backend_failed(d, "");
 		return KD_BLK_E_BACKEND;
 	}
@@ -600,6 +606,40 @@ static uint32_t guest_setup(struct vu_blk *d, uint32_t page)
 	d->ring_wanted = true;
 	ring_resume(d);
 	return atomic_load(&d->dead) ? KD_BLK_E_BACKEND : KD_BLK_E_OK;
+}
+
+void vu_blk_print_state(struct vm *vm, FILE *f)
+{
+	struct vu_blk *d = vm->blk;
+	struct timespec ts;
+	unsigned int held = 0;
+
+	if (!d)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	/* Bounded: whoever holds it waits for the backend, within its own timeout. */
+	if (pthread_mutex_timedlock(&d->lock, &ts)) {
+		fprintf(f, "kvm-demo: disk: state unknown: its lock is held for more than 2 s\n");
+		return;
+	}
+	for (unsigned int i = 0; i < NR_SLOTS; i++)
+		held += d->held[i].used;
+	fprintf(f, "kvm-demo: disk: ring %s%s, %u memory changes under way, %u regions held, "
+		"backend %s", d->ring.started ? "started" : "stopped",
+		d->ring_wanted ? " (set up by the guest)" : " (none set up)", d->nr_suspends, held,
+		atomic_load(&d->dead) ? "gone" : "connected");
+	if (d->ring_wanted && !ring_translate(d)) {
+		const struct kd_vring_avail *a = (const void *)(uintptr_t)d->ring.avail;
+		const struct kd_vring_used *u = (const void *)(uintptr_t)d->ring.used;
+
+		fprintf(f, "; available index %u, used index %u, base %u",
+			(unsigned int)__atomic_load_n(&a->idx, __ATOMIC_ACQUIRE),
+			(unsigned int)__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE),
+			(unsigned int)d->ring.base);
+	}
+	fprintf(f, "\n");
+	pthread_mutex_unlock(&d->lock);
 }
 
 bool vu_blk_handle_io(struct vm *vm, uint16_t port, bool out, uint8_t *data, uint8_t size)
