@@ -309,9 +309,14 @@ void crashdump_print(struct vm *vm, struct vcpu *vcpu, FILE *f)
 void crashdump_print_stuck(struct vm *vm, FILE *f)
 {
 	fflush(stdout);
-	vm_pause(vm);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		print_regs(&vm->vcpus[i], "stuck guest", f);
-	vm_resume(vm);
+	/* Bounded: a vCPU thread stuck outside KVM_RUN would never park. */
+	if (vm_pause_timed(vm, 2000)) {
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			print_regs(&vm->vcpus[i], "stuck guest", f);
+		vm_resume(vm);
+	} else {
+		fprintf(f, "kvm-demo: stuck guest: a vCPU thread did not park within 2 s: it is "
+			"blocked in kvm-demo, not in the guest\n");
+	}
 	vu_blk_print_state(vm, f);
 }

@@ -39,6 +39,8 @@ int slots_track(struct vm *vm, struct mem_region *r);
  * (parked). Nests. vm_resume() lets them go when the last pause ends.
  */
 void vm_pause(struct vm *vm);
+/* vm_pause() for at most MS: false (and no pause held) if a vCPU did not park. */
+bool vm_pause_timed(struct vm *vm, unsigned int ms);
 void vm_resume(struct vm *vm);
 /* vCPU threads: park while paused (or, WAIT_PROTECT, while memory is protected). */
 void vcpu_park(struct vm *vm, bool wait_protect);

@@ -88,9 +88,9 @@ static void max_u64(atomic_uint_least64_t *m, uint64_t v)
 		;
 }
 
-void vm_pause(struct vm *vm)
+/* pause_lock held: the first pause kicks every vCPU out of KVM_RUN. */
+static void pause_request(struct vm *vm)
 {
-	pthread_mutex_lock(&vm->pause_lock);
 	if (vm->pause_depth++ == 0) {
 		vm->pause_started = kd_now();
 		atomic_fetch_add(&vm->counters.pauses, 1);
@@ -101,10 +101,39 @@ void vm_pause(struct vm *vm)
 			vcpu_kick(vm, &vm->vcpus[i]);
 		pthread_mutex_unlock(&vm->stop_lock);
 	}
+}
+
+void vm_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	pause_request(vm);
 	/* Each vCPU thread still in its loop acknowledges by parking. */
 	while (vm->parked < atomic_load(&vm->running_vcpus))
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_pause_timed(struct vm *vm, unsigned int ms)
+{
+	struct timespec ts;
+	bool parked = true;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	pause_request(vm);
+	while (parked && vm->parked < atomic_load(&vm->running_vcpus))
+		parked = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &ts) == 0;
+	parked = vm->parked >= atomic_load(&vm->running_vcpus);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (!parked)
+		vm_resume(vm);
+	return parked;
 }
 
 void vm_resume(struct vm *vm)
