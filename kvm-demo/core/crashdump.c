@@ -311,8 +311,20 @@ void crashdump_print_stuck(struct vm *vm, FILE *f)
 	fflush(stdout);
 	/* Bounded: a vCPU thread stuck outside KVM_RUN would never park. */
 	if (vm_pause_timed(vm, 2000)) {
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+			struct kvm_sregs s;
+
 			print_regs(&vm->vcpus[i], "stuck guest", f);
+			/*
+			 * The guest never changes its GDT: another one means the
+			 * vCPU runs on state neither kvm-demo nor the guest set.
+			 */
+			if (ioctl(vm->vcpus[i].fd, KVM_GET_SREGS, &s) == 0 && s.gdt.base != KD_GDT_GPA)
+				fprintf(f, "kvm-demo: stuck guest: verdict: vCPU %u runs on state "
+					"kvm-demo never set (GDT at 0x%llx, not 0x%llx): replaced below "
+					"kvm-demo\n", vm->vcpus[i].index,
+					s.gdt.base, KD_GDT_GPA);
+		}
 		vm_resume(vm);
 	} else {
 		fprintf(f, "kvm-demo: stuck guest: a vCPU thread did not park within 2 s: it is "
