@@ -235,7 +235,7 @@ static bool disk_open(struct vu_disk *d)
 
 static void fill(struct vu_disk *d, uint64_t pass, uint64_t sector, uint32_t sectors)
 {
-	uint64_t *w = (uint64_t *)(d->mem + VU_DISK_BUF);
+	uint64_t *w = (uint64_t *)(void *)(d->mem + VU_DISK_BUF);
 
 	for (uint32_t s = 0; s < sectors; s++)
 		for (unsigned int i = 0; i < KD_BLK_SECTOR / 8; i++)
@@ -244,7 +244,7 @@ static void fill(struct vu_disk *d, uint64_t pass, uint64_t sector, uint32_t sec
 
 static bool holds(struct vu_disk *d, uint64_t pass, uint64_t sector, uint32_t sectors)
 {
-	const uint64_t *w = (const uint64_t *)(d->mem + VU_DISK_BUF);
+	const uint64_t *w = (const uint64_t *)(const void *)(d->mem + VU_DISK_BUF);
 
 	for (uint32_t s = 0; s < sectors; s++)
 		for (unsigned int i = 0; i < KD_BLK_SECTOR / 8; i++)
