@@ -113,7 +113,8 @@ void crashdump_note_slot(const struct mem_region *r, bool active)
 	pthread_mutex_unlock(&boot.slot_lock);
 }
 
-static void print_regs(struct vcpu *vcpu, const char *what, FILE *f)
+/* Prints VCPU's registers; false if they could not be read, else *SREGS holds them. */
+static bool print_regs(struct vcpu *vcpu, const char *what, FILE *f, struct kvm_sregs *sregs)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
@@ -121,7 +122,7 @@ static void print_regs(struct vcpu *vcpu, const char *what, FILE *f)
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
 		fprintf(f, "kvm-demo: %s: vCPU %u: KVM_GET_REGS/SREGS failed\n", what,
 			vcpu->index);
-		return;
+		return false;
 	}
 	fprintf(f, "kvm-demo: %s: vCPU %u regs: rip 0x%llx rsp 0x%llx rflags 0x%llx "
 		"rax 0x%llx rcx 0x%llx rdi 0x%llx\n", what, vcpu->index, r.rip, r.rsp, r.rflags,
@@ -134,6 +135,8 @@ static void print_regs(struct vcpu *vcpu, const char *what, FILE *f)
 	if (r.rip == 0xfff0 && s.cs.base == 0xffff0000)
 		fprintf(f, "kvm-demo: %s: vCPU %u: in its reset state (KVM reset it at "
 			"the shutdown); the registers at the fault are gone\n", what, vcpu->index);
+	*sregs = s;
+	return true;
 }
 
 /* The slot table KVM has (as kvm-demo set it) against the regions; false if they disagree. */
@@ -244,6 +247,7 @@ static void check_image(struct vm *vm, FILE *f)
 
 void crashdump_print(struct vm *vm, struct vcpu *vcpu, FILE *f)
 {
+	struct kvm_sregs sregs;
 	bool slots_ok, gdt, idt, pml4, pdpt, pd, bi;
 	uint64_t before, after;
 
@@ -251,7 +255,7 @@ void crashdump_print(struct vm *vm, struct vcpu *vcpu, FILE *f)
 		return;
 	fflush(stdout);
 	fprintf(f, "kvm-demo: crash dump: vCPU %u stopped with a shutdown exit\n", vcpu->index);
-	print_regs(vcpu, "crash dump", f);
+	print_regs(vcpu, "crash dump", f, &sregs);
 	/*
 	 * mem_lock for reading: no region moves while we read. Safe from a
 	 * vCPU thread: a writer that must pause the vCPUs waits for this one
@@ -314,12 +318,12 @@ void crashdump_print_stuck(struct vm *vm, FILE *f)
 		for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 			struct kvm_sregs s;
 
-			print_regs(&vm->vcpus[i], "stuck guest", f);
 			/*
 			 * The guest never changes its GDT: another one means the
 			 * vCPU runs on state neither kvm-demo nor the guest set.
 			 */
-			if (ioctl(vm->vcpus[i].fd, KVM_GET_SREGS, &s) == 0 && s.gdt.base != KD_GDT_GPA)
+			if (print_regs(&vm->vcpus[i], "stuck guest", f, &s) &&
+			    s.gdt.base != KD_GDT_GPA)
 				fprintf(f, "kvm-demo: stuck guest: verdict: vCPU %u runs on state "
 					"kvm-demo never set (GDT at 0x%llx, not 0x%llx): replaced below "
 					"kvm-demo\n", vm->vcpus[i].index,
