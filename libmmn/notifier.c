@@ -119,18 +119,36 @@
  * would go negative). The invalidation cannot be told which subscriptions
  * saw its start: mmn_invalidate_end() gets only the caller's descriptor.
  * So register counts the invalidations that have passed their whole-space
- * start and not yet their end, and the new subscription skips that many
- * ends. The count is exact because both sides of each invalidation decide
- * under a lock that register holds: with subscriptions, the start and end
- * walks run under subs_lock and count there; without (nr_subs == 0, read
- * under the state's lock in range_begin and range_end, which runs anyway),
- * they count under the state's lock, and register raises nr_subs under
- * both. Skipped ends are interchangeable: the subscription may skip the
+ * start and not yet their end ('open', in the state's word), and the new
+ * subscription skips that many ends. The count is exact because both
+ * sides of each invalidation decide under a lock that register holds:
+ * with subscriptions, the start and end walks count under subs_lock (and
+ * the state's lock, which guards the word); without, the start counts in
+ * range_begin under the state's lock, and the end counts either there or
+ * in one compare-and-swap of the word that fails while the lock is held
+ * or whole-space subscriptions exist (W_SUBS); register raises nr_subs
+ * under both locks. Skipped ends are interchangeable: the subscription may skip the
  * end of an invalidation it saw start and hear one it did not, but it
  * never hears more ends than starts, and it hears fewer while any
  * invalidation whose start it heard runs. An invalidation counted without
  * subscriptions that a range subscriber then refuses still runs its end
  * side, so that the count stays exact.
+ *
+ * THE STATE'S WORD
+ *
+ * The state's lock is one 64-bit word, a futex-based mutex in its two low
+ * bits. The rest of the word holds what an end must see at once to finish
+ * without taking the lock: the count of running invalidations, the count
+ * 'open' above, whether seq is odd and whether whole-space subscriptions
+ * exist. While the lock is held only its holder changes those fields (in
+ * 'held', stored back by the unlock's exchange); while it is free only an
+ * end does, by compare-and-swap, and only when it is not the last end of
+ * an invalidation that hit (W_ODD: that end applies the deferred list and
+ * advances seq under the lock) and there is no whole-space side to tell.
+ * An insert that makes seq odd sets W_ODD in the same unlock, so an end
+ * that read the word before it fails its compare-and-swap. Thus an
+ * invalidation that hits nothing costs one lock round trip and one
+ * compare-and-swap, not two round trips.
  *
  * REFUSAL
  *
@@ -148,9 +166,12 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CACHELINE 64
 
@@ -162,6 +183,35 @@
  * of the tree misses. Not lower: the index costs 44 bytes a subscription.
  */
 #define INDEX_BUILD_MIN 16384
+
+/*
+ * The state's word (see THE STATE'S WORD): the lock's two bits, then
+ * mirrors of seq's parity and of nr_subs != 0 as of the last unlock, then
+ * the count of running invalidations and the count of open ones.
+ */
+#define W_LOCKED	1ull		/* held */
+#define W_WAITERS	2ull		/* held, and someone may sleep for it */
+#define W_LOCK		(W_LOCKED | W_WAITERS)
+#define W_ODD		4ull		/* seq is odd */
+#define W_SUBS		8ull		/* whole-space subscriptions exist */
+#define W_ACTIVE_SHIFT	4
+#define W_OPEN_SHIFT	34
+#define W_COUNT_MAX	((1ull << 30) - 1)
+#define W_ACTIVE_ONE	(1ull << W_ACTIVE_SHIFT)
+#define W_OPEN_ONE	(1ull << W_OPEN_SHIFT)
+
+static inline unsigned long w_active(uint64_t w)
+{
+	return (w >> W_ACTIVE_SHIFT) & W_COUNT_MAX;
+}
+
+static inline unsigned long w_open(uint64_t w)
+{
+	return w >> W_OPEN_SHIFT;
+}
+
+/* Tries on a held lock before sleeping: a holder keeps it for well under a microsecond. */
+#define LOCK_SPINS 100
 
 /*
  * What the range subscriptions with one ops table share (the public part
@@ -198,11 +248,14 @@ struct mmn_state {
 	 */
 	_Alignas(CACHELINE) uint64_t seq;
 
-	_Alignas(CACHELINE) pthread_mutex_t lock;
-	pthread_cond_t seq_changed;		/* waits for seq to move on */
-	unsigned long seq_waiters;		/* lock */
-	unsigned long active;			/* lock: running invalidations */
-	unsigned long open_quiet;		/* lock: see open_heard */
+	/*
+	 * The lock, with the counts an end changes without it (THE STATE'S
+	 * WORD); atomic. While the lock is held its holder keeps the fields
+	 * in 'held', which the unlock stores back.
+	 */
+	_Alignas(CACHELINE) uint64_t word;
+	uint64_t held;				/* lock: the word's fields, no lock bits */
+	unsigned long seq_waiters;		/* lock: sleepers on seq's futex */
 	struct mmn_itree itree;			/* lock; changes only while seq is even */
 	/*
 	 * Beside the tree once it is large, the same subscriptions in the
@@ -222,7 +275,7 @@ struct mmn_state {
 	struct range_owner *owners;		/* lock; the allocated ones */
 	uint64_t nr_range_subs;			/* lock */
 	uint64_t begun;				/* lock: range sides begun */
-	uint64_t ended;				/* lock */
+	uint64_t cancelled;			/* lock: range sides ended by a refusal */
 	uint64_t read_waits;			/* lock */
 	uint64_t deferred_inserts;		/* lock */
 	uint64_t deferred_removes;		/* lock */
@@ -230,18 +283,7 @@ struct mmn_state {
 	uint64_t refused;			/* atomic: non-blockable -EAGAIN */
 	uint64_t blockable_refusals;		/* atomic: callback bugs */
 
-	/*
-	 * Invalidations between their whole-space start and end, which a
-	 * subscription registered now must not hear the end of (see
-	 * WHOLE-SPACE SUBSCRIPTIONS). Counted in two places, summed by
-	 * register; each invalidation adds one and takes one, maybe not from
-	 * the same counter, so either may wrap: only the sum means something.
-	 * open_heard shares the rwlock's line, which the same walks write;
-	 * open_quiet sits with active, so that the path without
-	 * subscriptions touches no other line.
-	 */
 	_Alignas(CACHELINE) pthread_rwlock_t subs_lock; /* whole-space list, see above */
-	unsigned long open_heard;		/* atomic, under subs_lock read */
 	struct mmn_sub subs;			/* subs_lock: list head */
 	/* atomic; written under subs_lock, and also under lock by register */
 	unsigned long nr_subs;
@@ -320,7 +362,7 @@ static inline uint64_t range_last(uint64_t end)
 	return end - 1;
 }
 
-/* Called with state->lock held. Pairs with the acquire in read_begin. */
+/* Called with the state's lock held. Pairs with the acquire in read_begin. */
 static inline void seq_store(struct mmn_state *state, uint64_t seq)
 {
 	__atomic_store_n(&state->seq, seq, __ATOMIC_RELEASE);
@@ -418,23 +460,124 @@ static inline bool holds_open(const struct mmn_state *state) { (void)state; retu
 	MMN_BUG_ON(in_callback_of(state),				\
 		   "%s called from a callback of the same state: it would deadlock", what)
 
+/* ------------------------------------------------------------------------
+ * The state's lock (THE STATE'S WORD)
+ */
+
+/* The futex of a 64-bit word: its low half, which holds what changes. */
+static inline uint32_t *futex_of(uint64_t *word)
+{
+	return (uint32_t *)word + (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+}
+
+/* Sleep while *ADDR == VAL; returns early on a wake, a change or a signal. */
+static void futex_wait(uint32_t *addr, uint32_t val)
+{
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(uint32_t *addr, int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Held by someone else: spin a little, then sleep (W_WAITERS) until free. */
+static __attribute__((noinline)) void lock_slow(struct mmn_state *state)
+{
+	uint64_t w;
+
+	for (int spin = 0; spin < LOCK_SPINS; spin++) {
+		w = __atomic_load_n(&state->word, __ATOMIC_RELAXED);
+		if (!(w & W_LOCK) &&
+		    __atomic_compare_exchange_n(&state->word, &w, w | W_LOCKED, true,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			goto got;
+		cpu_relax();
+	}
+	for (;;) {
+		w = __atomic_load_n(&state->word, __ATOMIC_RELAXED);
+		if (!(w & W_LOCK)) {
+			/* Others may sleep too: keep W_WAITERS so that our unlock wakes one. */
+			if (__atomic_compare_exchange_n(&state->word, &w, w | W_LOCKED | W_WAITERS,
+							true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				goto got;
+			continue;
+		}
+		if (!(w & W_WAITERS) &&
+		    !__atomic_compare_exchange_n(&state->word, &w, w | W_WAITERS, true,
+						 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			continue;
+		futex_wait(futex_of(&state->word), (uint32_t)(w | W_WAITERS));
+	}
+got:
+	state->held = w;
+}
+
+static inline void lock_state(struct mmn_state *state)
+{
+	uint64_t w = __atomic_load_n(&state->word, __ATOMIC_RELAXED);
+
+	if (likely(!(w & W_LOCK)) &&
+	    likely(__atomic_compare_exchange_n(&state->word, &w, w | W_LOCKED, false,
+					       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
+		state->held = w;
+		return;
+	}
+	lock_slow(state);
+}
+
+/* Store the fields back, with the mirrors of seq's parity and nr_subs. */
+static inline void unlock_state(struct mmn_state *state)
+{
+	uint64_t w = state->held & ~(W_LOCK | W_ODD | W_SUBS);
+
+	if (state->seq & 1)
+		w |= W_ODD;
+	if (__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED))
+		w |= W_SUBS;
+	if (unlikely(__atomic_exchange_n(&state->word, w, __ATOMIC_RELEASE) & W_WAITERS))
+		futex_wake(futex_of(&state->word), 1);
+}
+
 void state_lock(struct mmn_state *state)
 {
-	pthread_mutex_lock(&state->lock);
+	lock_state(state);
 }
 
 void state_unlock(struct mmn_state *state)
 {
-	pthread_mutex_unlock(&state->lock);
+	unlock_state(state);
 }
 
-/* With state->lock held: sleep until seq is no longer SEQ. */
+static inline unsigned long held_active(const struct mmn_state *state)
+{
+	return w_active(state->held);
+}
+
+/* With the lock held: sleep until seq is no longer SEQ. */
 static void wait_seq_change_locked(struct mmn_state *state, uint64_t seq)
 {
 	state->seq_waiters++;
-	while (__atomic_load_n(&state->seq, __ATOMIC_RELAXED) == seq)
-		pthread_cond_wait(&state->seq_changed, &state->lock);
+	while (__atomic_load_n(&state->seq, __ATOMIC_RELAXED) == seq) {
+		unlock_state(state);
+		/* seq changes under the lock: a change since is seen by the futex. */
+		futex_wait(futex_of(&state->seq), (uint32_t)seq);
+		lock_state(state);
+	}
 	state->seq_waiters--;
+}
+
+/* After seq moved on and the lock was dropped: wake everyone waiting. */
+static void wake_seq_waiters(struct mmn_state *state)
+{
+	futex_wake(futex_of(&state->seq), INT_MAX);
 }
 
 /* ------------------------------------------------------------------------
@@ -463,12 +606,6 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 	state->idx_build_at = INDEX_BUILD_MIN;
 	state->subs.next = state->subs.prev = &state->subs;
 
-	err = fault_inject("pthread_mutex_init") ? errno : pthread_mutex_init(&state->lock, NULL);
-	if (err)
-		goto fail_mutex;
-	err = fault_inject("pthread_cond_init") ? errno : pthread_cond_init(&state->seq_changed, NULL);
-	if (err)
-		goto fail_cond;
 	err = fault_inject("pthread_rwlockattr_init") ? errno : pthread_rwlockattr_init(&attr);
 	if (err)
 		goto fail_attr;
@@ -484,10 +621,6 @@ MMN_EXPORT int mmn_state_new(struct mmn_state **statep)
 	return 0;
 
 fail_attr:
-	pthread_cond_destroy(&state->seq_changed);
-fail_cond:
-	pthread_mutex_destroy(&state->lock);
-fail_mutex:
 	free(state);
 	return -err;
 }
@@ -689,8 +822,9 @@ MMN_EXPORT void mmn_state_free(struct mmn_state *state)
 	if (!state)
 		return;
 	BUG_IN_CALLBACK(state, "mmn_state_free");
-	MMN_BUG_ON(state->active, "mmn_state_free: %lu invalidations still running",
-		   state->active);
+	MMN_BUG_ON(w_active(__atomic_load_n(&state->word, __ATOMIC_RELAXED)),
+		   "mmn_state_free: %lu invalidations still running",
+		   w_active(__atomic_load_n(&state->word, __ATOMIC_RELAXED)));
 
 	/*
 	 * Range subscriptions hear RELEASE like any invalidation. Whole-space
@@ -730,8 +864,6 @@ MMN_EXPORT void mmn_state_free(struct mmn_state *state)
 	}
 
 	pthread_rwlock_destroy(&state->subs_lock);
-	pthread_cond_destroy(&state->seq_changed);
-	pthread_mutex_destroy(&state->lock);
 	free(state);
 }
 
@@ -749,12 +881,12 @@ MMN_EXPORT int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats)
 	s.invalidations_refused = __atomic_load_n(&state->refused, __ATOMIC_RELAXED);
 	/* Every refusal also began; at rest started == ended. */
 	s.invalidations_started = state->begun - s.invalidations_refused;
-	s.invalidations_ended = state->ended;
+	s.invalidations_ended = state->begun - state->cancelled - held_active(state);
 	s.read_begin_waits = state->read_waits;
 	s.deferred_inserts = state->deferred_inserts;
 	s.deferred_removes = state->deferred_removes;
 	s.range_subs = state->nr_range_subs;
-	s.active_invalidations = state->active;
+	s.active_invalidations = held_active(state);
 	state_unlock(state);
 	s.blockable_refusals = __atomic_load_n(&state->blockable_refusals, __ATOMIC_RELAXED);
 	s.subs = __atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED);
@@ -768,18 +900,12 @@ MMN_EXPORT int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats)
  * Invalidation, range side
  */
 
-/* active is written under the lock, read without it by mmn_invalidate_end(). */
-static inline void active_set(struct mmn_state *state, unsigned long active)
-{
-	__atomic_store_n(&state->active, active, __ATOMIC_RELAXED);
-}
-
 /*
  * Count a new invalidation and find the first subscription it hits. When
  * there is one, make seq odd: from here until the last invalidation ends,
  * the tree does not change and can be walked without the lock. *QUIET:
  * there is no whole-space subscription, so the invalidation skips the
- * whole-space start and counts in open_quiet (see the essay).
+ * whole-space start and counts in 'open' at once (see the essay).
  */
 static struct mmn_range_sub *range_begin(struct mmn_state *state, struct walk *w,
 					 uint64_t start, uint64_t last,
@@ -787,12 +913,15 @@ static struct mmn_range_sub *range_begin(struct mmn_state *state, struct walk *w
 {
 	struct mmn_range_sub *node;
 
-	state_lock(state);
-	active_set(state, state->active + 1);
+	lock_state(state);
+	if (unlikely(held_active(state) == W_COUNT_MAX || w_open(state->held) == W_COUNT_MAX))
+		mmn_bug(__FILE__, __LINE__, "more than %llu invalidations running at once",
+			(unsigned long long)W_COUNT_MAX);
+	state->held += W_ACTIVE_ONE;
 	state->begun++;
 	*quiet = __atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0;
 	if (*quiet)
-		state->open_quiet++;
+		state->held += W_OPEN_ONE;
 	/* Nobody walks while seq is even: the index may catch up. */
 	if (unlikely(state->idx_npending) && !seq_invalidating(state->seq))
 		idx_apply_locked(state);
@@ -800,7 +929,7 @@ static struct mmn_range_sub *range_begin(struct mmn_state *state, struct walk *w
 	if (node && !seq_invalidating(state->seq))
 		seq_store(state, state->seq + 1);
 	*cur_seq = state->seq;
-	state_unlock(state);
+	unlock_state(state);
 	return node;
 }
 
@@ -833,28 +962,28 @@ static void range_end_locked(struct mmn_state *state, bool completed)
 {
 	bool wake = false;
 
-	MMN_BUG_ON(state->active == 0,
+	MMN_BUG_ON(held_active(state) == 0,
 		   "mmn_invalidate_end without a matching mmn_invalidate_start");
-	if (unlikely(state->active == 0)) {
-		state_unlock(state);
+	if (unlikely(held_active(state) == 0)) {
+		unlock_state(state);
 		return;
 	}
-	if (completed)
-		state->ended++;
-	active_set(state, state->active - 1);
-	if (state->active == 0 && seq_invalidating(state->seq)) {
+	if (!completed)
+		state->cancelled++;
+	state->held -= W_ACTIVE_ONE;
+	if (held_active(state) == 0 && seq_invalidating(state->seq)) {
 		apply_deferred_locked(state);
 		seq_store(state, state->seq + 1);
 		wake = state->seq_waiters != 0;
 	}
-	state_unlock(state);
+	unlock_state(state);
 	if (wake)
-		pthread_cond_broadcast(&state->seq_changed);
+		wake_seq_waiters(state);
 }
 
 static void range_end(struct mmn_state *state, bool completed)
 {
-	state_lock(state);
+	lock_state(state);
 	range_end_locked(state, completed);
 }
 
@@ -916,8 +1045,8 @@ static __attribute__((noinline)) int range_call_hits(struct mmn_state *state,
 			if (!blockable) {
 				range_cancel_until(state, desc, rsub);
 				if (*quiet) {
-					/* Counted in open_quiet: run the end side. */
-					state_lock(state);
+					/* Counted in 'open' already: run the end side. */
+					lock_state(state);
 					end_locked(state, desc, false);
 				} else {
 					range_end(state, false);
@@ -1028,37 +1157,43 @@ static int subs_invalidate_start(struct mmn_state *state,
 			   ret);
 		ret = 0;
 	}
-	if (ret == 0)
-		__atomic_fetch_add(&state->open_heard, 1, __ATOMIC_RELAXED);
+	if (ret == 0) {
+		/* Counted while register is excluded (see the essay). */
+		lock_state(state);
+		state->held += W_OPEN_ONE;
+		unlock_state(state);
+	}
 	pthread_rwlock_unlock(&state->subs_lock);
 	return ret ? -EAGAIN : 0;
 }
 
+/* The whole-space ends, then, still under subs_lock, the range side's. */
 static void subs_invalidate_end(struct mmn_state *state,
-				const struct mmn_invalidate_desc *desc)
+				const struct mmn_invalidate_desc *desc, bool completed)
 {
 	pthread_rwlock_rdlock(&state->subs_lock);
 	subs_end_until(state, &state->subs, desc, false);
-	__atomic_fetch_sub(&state->open_heard, 1, __ATOMIC_RELAXED);
+	lock_state(state);
+	state->held -= W_OPEN_ONE;
+	range_end_locked(state, completed);
 	pthread_rwlock_unlock(&state->subs_lock);
 }
 
 /*
- * The end side of an invalidation counted in open_quiet or open_heard:
- * whole-space ends, then the range side. Called with the lock held, which
- * decides, with register excluded, whether there is anyone to tell.
+ * The end side of an invalidation counted in 'open': whole-space ends,
+ * then the range side. Called with the lock held, which decides, with
+ * register excluded, whether there is anyone to tell. Drops the lock.
  */
 static void end_locked(struct mmn_state *state, const struct mmn_invalidate_desc *desc,
 		       bool completed)
 {
 	if (likely(__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)) {
-		state->open_quiet--;
+		state->held -= W_OPEN_ONE;
 		range_end_locked(state, completed);
 		return;
 	}
-	state_unlock(state);
-	subs_invalidate_end(state, desc);
-	range_end(state, completed);
+	unlock_state(state);
+	subs_invalidate_end(state, desc, completed);
 }
 
 /* ------------------------------------------------------------------------
@@ -1103,33 +1238,45 @@ MMN_EXPORT int mmn_invalidate_start(struct mmn_state *state,
 MMN_EXPORT int mmn_invalidate_end(struct mmn_state *state,
 				  const struct mmn_invalidate_desc *desc)
 {
+	uint64_t w;
+
 	if (!state || !desc)
 		return -EINVAL;
 	BUG_IN_CALLBACK(state, "mmn_invalidate_end");
 
-	if (__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) != 0) {
-		if (unlikely(__atomic_load_n(&state->active, __ATOMIC_RELAXED) == 0))
+	/*
+	 * Without the lock while it is free, with no whole-space side to
+	 * tell, unless this may be the last end of an invalidation that hit
+	 * (see THE STATE'S WORD). Release: what the caller changed happens
+	 * before the end that advances seq, whose lock reads this word.
+	 */
+	w = __atomic_load_n(&state->word, __ATOMIC_RELAXED);
+	while (likely(!(w & (W_LOCK | W_SUBS)))) {
+		if (unlikely(w_active(w) == 0 || w_open(w) == 0))
+			goto unmatched;
+		if (w_active(w) == 1 && (w & W_ODD))
+			break;
+		if (likely(__atomic_compare_exchange_n(&state->word, &w,
+						       w - W_ACTIVE_ONE - W_OPEN_ONE, true,
+						       __ATOMIC_RELEASE, __ATOMIC_RELAXED))) {
+			open_pop(state);
+			return 0;
+		}
+	}
+	if (w & W_SUBS) {
+		if (unlikely(w_active(w) == 0))
 			goto unmatched;
 		open_pop(state);
-		subs_invalidate_end(state, desc);
-		range_end(state, true);
+		subs_invalidate_end(state, desc, true);
 		return 0;
 	}
-	state_lock(state);
-	if (unlikely(state->active == 0)) {
-		state_unlock(state);
+	lock_state(state);
+	if (unlikely(held_active(state) == 0)) {
+		unlock_state(state);
 		goto unmatched;
 	}
 	open_pop(state);
-	/* end_locked(), spelled out: this is the path of every end. */
-	if (likely(__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)) {
-		state->open_quiet--;
-		range_end_locked(state, true);
-		return 0;
-	}
-	state_unlock(state);
-	subs_invalidate_end(state, desc);
-	range_end(state, true);
+	end_locked(state, desc, true);
 	return 0;
 
 unmatched:
@@ -1213,7 +1360,7 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 		      (const struct mmn_range_owner *)((uintptr_t)state | OWNER_IN_STATE) :
 		      &owner->pub;
 	itree_node_clear(&rsub->node);
-	if (state->active) {
+	if (held_active(state)) {
 		/*
 		 * Running invalidations may be changing this range: stamp the
 		 * subscription with the odd seq so its first read_begin waits.
@@ -1383,8 +1530,7 @@ static void sub_link_locked(struct mmn_state *state, struct mmn_sub *sub)
 	state->subs.prev->next = sub;
 	state->subs.prev = sub;
 	state_lock(state);
-	sub->skip_ends = state->open_quiet +
-			 __atomic_load_n(&state->open_heard, __ATOMIC_RELAXED);
+	sub->skip_ends = w_open(state->held);
 	__atomic_store_n(&state->nr_subs, state->nr_subs + 1, __ATOMIC_RELAXED);
 	state_unlock(state);
 }
@@ -1581,7 +1727,7 @@ const char *notifier_check(struct mmn_state *state)
 	}
 	if (!why && !seq_invalidating(state->seq) && (state->deferred_ins || state->deferred_rm))
 		why = "deferred operations left while seq is even";
-	if (!why && state->active == 0 && seq_invalidating(state->seq))
+	if (!why && held_active(state) == 0 && seq_invalidating(state->seq))
 		why = "seq odd with no invalidation running";
 	if (!why && state->nr_range_subs != in_tree - pending_removes + pending_inserts)
 		why = "the count of range subscriptions disagrees with the tree and the deferred list";

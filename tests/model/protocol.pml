@@ -18,8 +18,10 @@
  * when a writer waits, the range cancel op (present or not per
  * subscription), the writer-preferring rwlock of the list, and register
  * during invalidations: the quiet decision of range_begin() and of the
- * end side under the state's lock, the counts open_quiet and open_heard,
- * and the ends a new subscription skips (skip_ends).
+ * end side under the state's lock, the end's compare-and-swap on the
+ * state's word when there is no whole-space side and it is not the last
+ * end of an invalidation that hit, the count of open invalidations, and
+ * the ends a new subscription skips (skip_ends).
  *
  * Each atomic block is one critical section under the lock it names; the
  * lock-free loads are steps of their own, so spin tries every interleaving.
@@ -62,8 +64,7 @@
  *    ->invalidate_cancel() exactly when it accepted an invalidation that
  *    is then refused (by a later range subscriber or the whole-space side);
  *  - every process ends (no lost wakeup, no deadlock on the rwlock), and
- *    at rest seq is even, nothing is deferred, open_quiet + open_heard is
- *    0, and each listed whole-space subscriber has heard as many ends as
+ *    at rest seq is even, nothing is deferred, the open count is 0, and each listed whole-space subscriber has heard as many ends as
  *    starts and owes no skipped end.
  *
  * Deliberate bugs, each of which the check must catch (spin -DBUG_...):
@@ -90,16 +91,19 @@
  *  BUG_RANGE_CANCEL_SKIPS the range cancel skips the first subscription;
  *  BUG_REGISTER_NO_SKIP   register does not count the open invalidations
  *			   (skip_ends stays 0);
- *  BUG_SKIP_UNLOCKED	   register sums open_quiet and open_heard before
- *			   taking the state's lock, not under it;
- *  BUG_HEARD_AFTER_UNLOCK a whole-space start counts in open_heard after
+ *  BUG_SKIP_UNLOCKED	   register reads the open count before taking the
+ *			   state's lock, not under it;
+ *  BUG_HEARD_AFTER_UNLOCK a whole-space start counts as open after
  *			   dropping the read lock;
- *  BUG_END_QUIET_UNLOCKED mmn_invalidate_end() trusts its lock-free
- *			   nr_subs == 0 and does not decide again under the
- *			   lock;
+ *  BUG_END_QUIET_UNLOCKED mmn_invalidate_end() trusts a separate read of
+ *			   nr_subs == 0, not the word its compare-and-swap
+ *			   changes;
+ *  BUG_FAST_END_LAST	   the end's compare-and-swap also ends the last
+ *			   invalidation that hit, which must apply the
+ *			   deferred list and advance seq under the lock;
  *  BUG_QUIET_REFUSE_NO_END a range refusal of a quiet invalidation ends
- *			   only the range side, not the open_quiet count
- *			   and whole-space ends of end_locked().
+ *			   only the range side, not the open count and
+ *			   whole-space ends of end_locked().
  */
 
 #define NPAGES	2
@@ -141,16 +145,15 @@ bool wheld = false;		/* rwlock held for writing (register) */
 bool unregistered[NWS];		/* its unregister returned */
 byte wopen[NWS];		/* starts heard, minus ends heard */
 /*
- * Registration during invalidations: open_quiet and open_heard count the
- * invalidations past their whole-space start (or its quiet skip) and not
- * yet past their end; only their sum means something, either may go
- * negative. skipends[w] is struct mmn_sub's skip_ends; late[w]: W was
+ * Registration during invalidations: nopen counts the invalidations past
+ * their whole-space start (or its quiet skip) and not yet past their end;
+ * it lives in the state's word, changed under the state's lock or by the
+ * end's compare-and-swap, which fails while the lock is held. skipends[w] is struct mmn_sub's skip_ends; late[w]: W was
  * registered by the registerer, so it may skip the end of an invalidation
  * whose start it heard and hear one it did not (skipped ends are
  * interchangeable): only its counts are checked, not which end it hears.
  */
-short open_quiet = 0;		/* lock */
-short open_heard = 0;		/* atomic, under the rwlock read */
+byte nopen = 0;			/* the word: lock, or the end's CAS */
 byte skipends[NWS];
 bool late[NWS];
 
@@ -269,13 +272,18 @@ inline assert_none_open()
 	}
 }
 
-/* subs_invalidate_end(): under the read lock, the ends, then the count. */
+/*
+ * subs_invalidate_end(): under the read lock, the ends, then under the
+ * state's lock the count and the range side's end.
+ */
 inline subs_invalidate_end()
 {
 	atomic { wwait == 0 && !wheld -> readers++ };
 	subs_end_until(NWS, false);
 	assert_none_open();
-	atomic { open_heard--; readers-- }
+	atomic { assert(nopen > 0); nopen--; range_end_locked() };
+	readers--;
+	range_end_tail()
 }
 
 /*
@@ -337,14 +345,14 @@ proctype invalidator(bool may_refuse)
 
 	/*
 	 * range_begin(): count, decide under the lock whether there is a
-	 * whole-space side (else count in open_quiet), find the first node,
+	 * whole-space side (else count as open at once), find the first node,
 	 * make seq odd.
 	 */
 	d_step {
 		nactive++;
 		quiet = nr_subs == 0;
 		if
-		:: quiet -> open_quiet++
+		:: quiet -> nopen++
 		:: else -> skip
 		fi;
 		found = false;
@@ -396,7 +404,7 @@ proctype invalidator(bool may_refuse)
 		goto out;
 #endif
 #ifndef BUG_QUIET_REFUSE_NO_END
-		checkquiet = quiet;	/* counted in open_quiet: end_locked() */
+		checkquiet = quiet;	/* counted as open: end_locked() */
 #endif
 		goto range_side_end
 	:: else -> skip
@@ -433,10 +441,10 @@ proctype invalidator(bool may_refuse)
 		if
 		:: rlocked && !wrefused ->
 #ifndef BUG_HEARD_AFTER_UNLOCK
-			atomic { open_heard++; readers-- }
+			atomic { nopen++; readers-- }
 #else
 			readers--;
-			open_heard++
+			nopen++
 #endif
 		:: rlocked && wrefused -> readers--
 		:: else -> skip
@@ -465,26 +473,43 @@ proctype invalidator(bool may_refuse)
 	}
 
 	/*
-	 * mmn_invalidate_end(): with subscriptions seen without the lock,
-	 * subs_invalidate_end(), then range_end(); else end_locked().
+	 * mmn_invalidate_end(). The compare-and-swap of the state's word,
+	 * which it can only make while the lock is free: W_SUBS mirrors
+	 * nr_subs != 0 as of the last unlock (register raises nr_subs under
+	 * the lock; unregister lowers it without, so the mirror may still say
+	 * subscriptions when there are none: then the end takes another of
+	 * the paths, each of which is also always possible here), W_ODD
+	 * mirrors seq's parity. Else subs_invalidate_end(), which ends the
+	 * range side under the read lock; else the lock and end_locked().
 	 */
 	if
-	:: nr_subs != 0 -> subs_invalidate_end()
-	:: else ->
-#ifndef BUG_END_QUIET_UNLOCKED
-		checkquiet = true
+#if !defined(BUG_END_QUIET_UNLOCKED)
+	:: atomic {
+#ifndef BUG_FAST_END_LAST
+		nr_subs == 0 && !(nactive == 1 && seq % 2 == 1) ->
 #else
-		atomic { open_quiet--; range_end_locked() };
+		nr_subs == 0 ->
+#endif
+		assert(nactive > 0 && nopen > 0);
+		nactive--;
+		nopen--
+	   };
+	   goto out
+#else
+	:: nr_subs == 0 ->
+		atomic { nopen--; range_end_locked() };
 		range_end_tail();
 		goto out
 #endif
+	:: goto subs_end
+	:: checkquiet = true
 	fi;
 
 	/*
-	 * The one place of the range side's end: range_end(), or with
-	 * CHECKQUIET end_locked(), whose decision is made under the same
-	 * lock: no whole-space subscription, so the quiet count and the range
-	 * side at once; else unlock, the whole-space ends, then range_end().
+	 * The one place of the range side's end under the lock: range_end(),
+	 * or with CHECKQUIET end_locked(), whose decision is made under the
+	 * same lock: no whole-space subscription, so the open count and the
+	 * range side at once; else unlock, then subs_invalidate_end().
 	 */
 range_side_end:
 	atomic {
@@ -492,7 +517,7 @@ range_side_end:
 		:: checkquiet && nr_subs != 0 -> checkquiet = false
 		:: else ->
 			if
-			:: checkquiet -> open_quiet--
+			:: checkquiet -> nopen--
 			:: else -> skip
 			fi;
 			range_end_locked();
@@ -500,11 +525,11 @@ range_side_end:
 		fi
 	};
 	if
-	:: !ended ->
-		subs_invalidate_end();
-		goto range_side_end
-	:: else -> range_end_tail()
+	:: !ended -> skip
+	:: else -> range_end_tail(); goto out
 	fi;
+subs_end:
+	subs_invalidate_end();
 out:
 	skip
 }
@@ -657,13 +682,13 @@ proctype unregisterer(byte n)
 /*
  * mmn_sub_register() of W0, then of W1, while invalidations run:
  * sub_link_locked() under the write lock, then, under the state's lock,
- * skip_ends = open_quiet + open_heard and nr_subs raised.
+ * skip_ends = the open count and nr_subs raised.
  */
 proctype registerer(byte first)
 {
 	byte w = first;
 #ifdef BUG_SKIP_UNLOCKED
-	short n;
+	byte n;
 #endif
 
 	do
@@ -676,14 +701,14 @@ proctype registerer(byte first)
 			late[w] = true;
 			listed[w] = true;
 #ifdef BUG_SKIP_UNLOCKED
-			n = open_quiet + open_heard
+			n = nopen
 #endif
 		}
 		atomic {	/* state_lock() ... unlock, then the write unlock */
 #if defined(BUG_SKIP_UNLOCKED)
 			skipends[w] = n;
 #elif !defined(BUG_REGISTER_NO_SKIP)
-			skipends[w] = open_quiet + open_heard;
+			skipends[w] = nopen;
 #endif
 			nr_subs++;
 			wheld = false
@@ -757,7 +782,7 @@ init {
 	 */
 	(_nr_pr == 1);
 	assert(nactive == 0 && seq % 2 == 0 && walkers == 0 && readers == 0);
-	assert(open_quiet + open_heard == 0);
+	assert(nopen == 0);
 	for (i : 0 .. NRS - 1) {
 		assert(!pend_ins[i] && !pend_rm[i])
 	}

@@ -187,6 +187,7 @@ struct mmn_invalidate_desc {
  * Context: with MMN_INVALIDATE_BLOCKABLE may block in callbacks; takes the
  * state's lock briefly and the whole-space list lock for reading; may run
  * concurrently with any other call; not from a callback of the same state.
+ * At most 2^30 - 1 invalidations of a state run at once: one more aborts.
  */
 int mmn_invalidate_start(struct mmn_state *state,
 			 const struct mmn_invalidate_desc *desc);
@@ -198,8 +199,10 @@ int mmn_invalidate_start(struct mmn_state *state,
  * wakes readers waiting in mmn_range_read_begin().
  * Returns 0, or -EINVAL (NULL pointer, or no invalidation of STATE is
  * running: an end without its start; debug builds abort on that).
- * Context: never blocks except in whole-space callbacks; not from a
- * callback of the same state. End on the thread that started: debug builds
+ * Context: never blocks except in whole-space callbacks and, briefly, on
+ * the state's lock, which it skips (one compare-and-swap) when there are no
+ * whole-space subscriptions and it is not the last end of an invalidation
+ * that hit a range subscription; not from a callback of the same state. End on the thread that started: debug builds
  * keep a per-thread record of open invalidations (see mmn_range_read_begin()).
  */
 int mmn_invalidate_end(struct mmn_state *state,
