@@ -31,14 +31,6 @@
 #define F		INDEX_FANOUT
 #define INDEX_MIN	(F / 2)
 
-struct index_node {
-	uint64_t max[F];
-	void *ptr[F];
-	uint64_t start[F];
-	unsigned int n;
-	bool leaf;
-} __attribute__((aligned(64)));
-
 _Static_assert(sizeof(struct index_node) == 64 * (3 * F / 8 + 1), "an index node is whole cache lines");
 
 static struct index_node *node_alloc(void)
@@ -421,7 +413,7 @@ void *index_iter_first(const struct index *idx, struct index_iter *it,
 	return NULL;
 }
 
-void *index_iter_next(struct index_iter *it)
+void *index_iter_next_slow(struct index_iter *it)
 {
 	const uint64_t qs = it->start, ql = it->last;
 	unsigned int d = it->height;

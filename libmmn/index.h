@@ -23,7 +23,14 @@
 #define INDEX_FANOUT	16
 #define INDEX_MAX_DEPTH	32	/* 16 * 8^31 entries: more than memory holds */
 
-struct index_node;
+/* Layout: see index.c. Here so that the next step within a leaf inlines. */
+struct index_node {
+	uint64_t max[INDEX_FANOUT];
+	void *ptr[INDEX_FANOUT];
+	uint64_t start[INDEX_FANOUT];
+	unsigned int n;
+	bool leaf;
+} __attribute__((aligned(64)));
 
 struct index {
 	struct index_node *root;	/* NULL when empty */
@@ -67,7 +74,20 @@ int index_remove(struct index *idx, uint64_t start, uint64_t last, void *item);
  */
 void *index_iter_first(const struct index *idx, struct index_iter *it,
 		       uint64_t start, uint64_t last);
-void *index_iter_next(struct index_iter *it);
+void *index_iter_next_slow(struct index_iter *it);
+
+static inline void *index_iter_next(struct index_iter *it)
+{
+	const struct index_node *leaf = it->node[it->height];
+	unsigned int i = it->slot[it->height] + 1u;
+
+	/* The usual step: the next slot of the same leaf overlaps. */
+	if (likely(i < leaf->n) && leaf->start[i] <= it->last && leaf->max[i] >= it->start) {
+		it->slot[it->height] = (unsigned char)i;
+		return leaf->ptr[i];
+	}
+	return index_iter_next_slow(it);
+}
 
 /* Bytes of nodes the index holds. */
 size_t index_bytes(const struct index *idx);
