@@ -378,6 +378,13 @@ missing:
  * reaches it->start; ND has one. NULL when that interval starts after
  * it->last: nothing further overlaps then.
  */
+/* Every line of a node: an iteration reads all of them. */
+static inline void prefetch_node(const struct index_node *nd)
+{
+	for (size_t off = 0; off < sizeof(*nd); off += 64)
+		__builtin_prefetch((const char *)nd + off);
+}
+
 static void *descend(struct index_iter *it, unsigned int d, const struct index_node *nd)
 {
 	const uint64_t qs = it->start;
@@ -392,6 +399,12 @@ static void *descend(struct index_iter *it, unsigned int d, const struct index_n
 		it->slot[d] = (unsigned char)i;
 		if (d == it->height)
 			return nd->start[i] <= it->last ? nd->ptr[i] : NULL;
+		/*
+		 * Above a leaf: when the query reaches into the next leaf too,
+		 * fetch it now, while the walk goes through this one.
+		 */
+		if (d + 1 == it->height && i + 1u < nd->n && nd->start[i + 1] <= it->last)
+			prefetch_node(nd->ptr[i + 1]);
 		nd = nd->ptr[i];
 	}
 }

@@ -89,6 +89,29 @@ static inline void *index_iter_next(struct index_iter *it)
 	return index_iter_next_slow(it);
 }
 
+/*
+ * index_iter_next() for a caller that keeps the current leaf and slot in
+ * *LEAF and *SLOT (locals, so that they stay in registers across calls):
+ * start with both from IT after index_iter_first().
+ */
+static inline void *index_iter_step(struct index_iter *it, const struct index_node **leaf,
+				    unsigned int *slot)
+{
+	const struct index_node *l = *leaf;
+	unsigned int i = *slot + 1u;
+	void *p;
+
+	if (likely(i < l->n) && l->start[i] <= it->last && l->max[i] >= it->start) {
+		*slot = i;
+		return l->ptr[i];
+	}
+	it->slot[it->height] = (unsigned char)*slot;
+	p = index_iter_next_slow(it);
+	*leaf = it->node[it->height];
+	*slot = it->slot[it->height];
+	return p;
+}
+
 /* Bytes of nodes the index holds. */
 size_t index_bytes(const struct index *idx);
 

@@ -185,9 +185,10 @@
 #define INDEX_BUILD_MIN 16384
 
 /*
- * The state's word (see THE STATE'S WORD): the lock's two bits, then
- * mirrors of seq's parity and of nr_subs != 0 as of the last unlock, then
- * the count of running invalidations and the count of open ones.
+ * The state's word (see THE STATE'S WORD): the lock's two bits; whether
+ * seq is odd and whether whole-space subscriptions exist, both set where
+ * seq and nr_subs change, under the lock; then the count of running
+ * invalidations and the count of open ones.
  */
 #define W_LOCKED	1ull		/* held */
 #define W_WAITERS	2ull		/* held, and someone may sleep for it */
@@ -362,10 +363,14 @@ static inline uint64_t range_last(uint64_t end)
 	return end - 1;
 }
 
-/* Called with the state's lock held. Pairs with the acquire in read_begin. */
+/*
+ * Called with the state's lock held. Pairs with the acquire in read_begin.
+ * The word's W_ODD follows at the unlock.
+ */
 static inline void seq_store(struct mmn_state *state, uint64_t seq)
 {
 	__atomic_store_n(&state->seq, seq, __ATOMIC_RELEASE);
+	state->held = (state->held & ~W_ODD) | (seq & 1 ? W_ODD : 0);
 }
 
 static inline bool seq_invalidating(uint64_t seq)
@@ -533,16 +538,10 @@ static inline void lock_state(struct mmn_state *state)
 	lock_slow(state);
 }
 
-/* Store the fields back, with the mirrors of seq's parity and nr_subs. */
+/* Store the fields back: HELD has no lock bits. */
 static inline void unlock_state(struct mmn_state *state)
 {
-	uint64_t w = state->held & ~(W_LOCK | W_ODD | W_SUBS);
-
-	if (state->seq & 1)
-		w |= W_ODD;
-	if (__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED))
-		w |= W_SUBS;
-	if (unlikely(__atomic_exchange_n(&state->word, w, __ATOMIC_RELEASE) & W_WAITERS))
+	if (unlikely(__atomic_exchange_n(&state->word, state->held, __ATOMIC_RELEASE) & W_WAITERS))
 		futex_wake(futex_of(&state->word), 1);
 }
 
@@ -835,6 +834,9 @@ MMN_EXPORT void mmn_state_free(struct mmn_state *state)
 	unsigned long nr_subs = state->nr_subs;
 	state->subs.next = state->subs.prev = &state->subs;
 	__atomic_store_n(&state->nr_subs, 0, __ATOMIC_RELAXED);
+	lock_state(state);
+	state->held &= ~W_SUBS;
+	unlock_state(state);
 	pthread_rwlock_unlock(&state->subs_lock);
 
 	if (mmn_invalidate_start(state, &release) == 0)
@@ -907,7 +909,8 @@ MMN_EXPORT int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats)
  * there is no whole-space subscription, so the invalidation skips the
  * whole-space start and counts in 'open' at once (see the essay).
  */
-static struct mmn_range_sub *range_begin(struct mmn_state *state, struct walk *w,
+static inline __attribute__((always_inline))
+struct mmn_range_sub *range_begin(struct mmn_state *state, struct walk *w,
 					 uint64_t start, uint64_t last,
 					 uint64_t *cur_seq, bool *quiet)
 {
@@ -919,7 +922,7 @@ static struct mmn_range_sub *range_begin(struct mmn_state *state, struct walk *w
 			(unsigned long long)W_COUNT_MAX);
 	state->held += W_ACTIVE_ONE;
 	state->begun++;
-	*quiet = __atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0;
+	*quiet = !(state->held & W_SUBS);
 	if (*quiet)
 		state->held += W_OPEN_ONE;
 	/* Nobody walks while seq is even: the index may catch up. */
@@ -1025,6 +1028,14 @@ static __attribute__((noinline)) int range_call_hits(struct mmn_state *state,
 						     uint64_t cur_seq, const bool *quiet)
 {
 	const bool blockable = desc->flags & MMN_INVALIDATE_BLOCKABLE;
+	/* Neighbours usually share an owner record: look its callback up once. */
+	const struct mmn_range_owner *owner = NULL;
+	bool (*invalidate)(struct mmn_range_sub *, const struct mmn_invalidate_desc *,
+			   uint64_t) = NULL;
+	/* The index's leaf and slot in locals: registers across the callbacks. */
+	const bool idx = w->idx;
+	const struct index_node *leaf = idx ? w->it.node[w->it.height] : NULL;
+	unsigned int slot = idx ? w->it.slot[w->it.height] : 0;
 
 	for (struct mmn_range_sub *next; rsub; rsub = next) {
 		bool ok;
@@ -1034,11 +1045,15 @@ static __attribute__((noinline)) int range_call_hits(struct mmn_state *state,
 		 * while the callback runs: the walk stands still (seq is odd)
 		 * and the callback cannot change it.
 		 */
-		next = walk_next(w);
+		next = idx ? index_iter_step(&w->it, &leaf, &slot) : walk_next(w);
 		if (next)
 			__builtin_prefetch(next, 1);
+		if (unlikely(rsub->owner != owner)) {
+			owner = rsub->owner;
+			invalidate = rsub_ops(rsub)->invalidate;
+		}
 		cb_enter(state);
-		ok = rsub_ops(rsub)->invalidate(rsub, desc, cur_seq);
+		ok = invalidate(rsub, desc, cur_seq);
 		cb_leave();
 
 		if (unlikely(!ok)) {
@@ -1074,7 +1089,7 @@ static __attribute__((noinline)) int range_call_hits(struct mmn_state *state,
  * see range_begin(); *HIT: some subscription was called. On refusal the
  * invalidation is over when this returns.
  */
-static inline int range_invalidate(struct mmn_state *state,
+static inline __attribute__((always_inline)) int range_invalidate(struct mmn_state *state,
 				   const struct mmn_invalidate_desc *desc,
 				   bool *quiet, bool *hit)
 {
@@ -1187,7 +1202,7 @@ static void subs_invalidate_end(struct mmn_state *state,
 static void end_locked(struct mmn_state *state, const struct mmn_invalidate_desc *desc,
 		       bool completed)
 {
-	if (likely(__atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED) == 0)) {
+	if (likely(!(state->held & W_SUBS))) {
 		state->held -= W_OPEN_ONE;
 		range_end_locked(state, completed);
 		return;
@@ -1532,6 +1547,7 @@ static void sub_link_locked(struct mmn_state *state, struct mmn_sub *sub)
 	state_lock(state);
 	sub->skip_ends = w_open(state->held);
 	__atomic_store_n(&state->nr_subs, state->nr_subs + 1, __ATOMIC_RELAXED);
+	state->held |= W_SUBS;
 	state_unlock(state);
 }
 
@@ -1542,6 +1558,11 @@ static void sub_unlink_locked(struct mmn_state *state, struct mmn_sub *sub)
 	sub->next = sub->prev = sub;
 	sub->state = NULL;
 	__atomic_store_n(&state->nr_subs, state->nr_subs - 1, __ATOMIC_RELAXED);
+	if (state->nr_subs == 0) {
+		lock_state(state);
+		state->held &= ~W_SUBS;
+		unlock_state(state);
+	}
 }
 
 MMN_EXPORT int mmn_sub_register(struct mmn_sub *sub, struct mmn_state *state)

@@ -474,12 +474,12 @@ proctype invalidator(bool may_refuse)
 
 	/*
 	 * mmn_invalidate_end(). The compare-and-swap of the state's word,
-	 * which it can only make while the lock is free: W_SUBS mirrors
-	 * nr_subs != 0 as of the last unlock (register raises nr_subs under
-	 * the lock; unregister lowers it without, so the mirror may still say
-	 * subscriptions when there are none: then the end takes another of
-	 * the paths, each of which is also always possible here), W_ODD
-	 * mirrors seq's parity. Else subs_invalidate_end(), which ends the
+	 * which it can only make while the lock is free: W_SUBS says
+	 * nr_subs != 0 (register raises both under the lock; unregister
+	 * lowers nr_subs, then clears W_SUBS under the lock, so W_SUBS may
+	 * still say subscriptions when there are none: then the end takes
+	 * another of the paths, each of which is also always possible here),
+	 * W_ODD says seq is odd. Else subs_invalidate_end(), which ends the
 	 * range side under the read lock; else the lock and end_locked().
 	 */
 	if
