@@ -159,6 +159,7 @@ int index_insert(struct index *idx, uint64_t start, uint64_t last, void *item)
 			return -ENOMEM;
 		nd->n = 0;
 		nd->leaf = true;
+		nd->next = NULL;
 		idx->root = nd;
 		idx->height = 0;
 		idx->nodes++;
@@ -217,6 +218,11 @@ int index_insert(struct index *idx, uint64_t start, uint64_t last, void *item)
 		r = spare[--need];
 		r->n = 0;
 		r->leaf = nd->leaf;
+		r->next = NULL;
+		if (nd->leaf) {
+			r->next = nd->next;
+			nd->next = r;
+		}
 		/* F + 1 slots: the left keeps the larger half. */
 		left = (F + 2) / 2;
 		if (at < left) {
@@ -234,6 +240,7 @@ int index_insert(struct index *idx, uint64_t start, uint64_t last, void *item)
 			struct index_node *root = spare[--need];
 
 			root->leaf = false;
+			root->next = NULL;
 			root->n = 2;
 			root->max[0] = node_max(nd);
 			root->ptr[0] = nd;
@@ -274,6 +281,8 @@ static void rebalance(struct index *idx, struct index_node **path, unsigned int 
 		r->start[0] = parent->start[li + 1];
 	if (l->n + r->n <= F) {
 		slots_move(l, l->n, r, 0, r->n);
+		if (l->leaf)
+			l->next = r->next;
 		parent->max[li] = node_max(l);
 		slot_delete(parent, li + 1);
 		free(r);
@@ -379,7 +388,7 @@ missing:
  * it->last: nothing further overlaps then.
  */
 /* Every line of a node: an iteration reads all of them. */
-static inline void prefetch_node(const struct index_node *nd)
+void index_prefetch_node(const struct index_node *nd)
 {
 	for (size_t off = 0; off < sizeof(*nd); off += 64)
 		__builtin_prefetch((const char *)nd + off);
@@ -397,14 +406,14 @@ static void *descend(struct index_iter *it, unsigned int d, const struct index_n
 			i++;
 		it->node[d] = (struct index_node *)nd;
 		it->slot[d] = (unsigned char)i;
-		if (d == it->height)
-			return nd->start[i] <= it->last ? nd->ptr[i] : NULL;
-		/*
-		 * Above a leaf: when the query reaches into the next leaf too,
-		 * fetch it now, while the walk goes through this one.
-		 */
-		if (d + 1 == it->height && i + 1u < nd->n && nd->start[i + 1] <= it->last)
-			prefetch_node(nd->ptr[i + 1]);
+		if (d == it->height) {
+			if (nd->start[i] > it->last)
+				return NULL;
+			/* The query reaches into the next leaf: fetch it meanwhile. */
+			if (nd->start[nd->n - 1] <= it->last && nd->next)
+				index_prefetch_node(nd->next);
+			return nd->ptr[i];
+		}
 		nd = nd->ptr[i];
 	}
 }
@@ -462,6 +471,7 @@ struct check_state {
 	size_t count, nodes;
 	uint64_t prev_start;
 	bool any;
+	const struct index_node *prev_leaf;	/* the leaves' chain so far */
 };
 
 /*
@@ -482,6 +492,11 @@ static const char *check_node(const struct index_node *nd, unsigned int d, unsig
 		return "inner root with one child";
 	if (nd->leaf != (d == height))
 		return "leaves at different depths";
+	if (nd->leaf) {
+		if (cs->prev_leaf && cs->prev_leaf->next != nd)
+			return "a leaf's next is not the leaf that follows it";
+		cs->prev_leaf = nd;
+	}
 	*max = 0;
 	for (unsigned int i = 0; i < nd->n; i++) {
 		uint64_t m;
@@ -519,7 +534,7 @@ static const char *check_node(const struct index_node *nd, unsigned int d, unsig
 
 const char *index_check(const struct index *idx)
 {
-	struct check_state cs = { 0, 0, 0, false };
+	struct check_state cs = { 0, 0, 0, false, NULL };
 	const char *why;
 	uint64_t max;
 
@@ -528,6 +543,8 @@ const char *index_check(const struct index *idx)
 	why = check_node(idx->root, 0, idx->height, 0, UINT64_MAX, &max, &cs);
 	if (why)
 		return why;
+	if (cs.prev_leaf->next)
+		return "the last leaf has a next";
 	if (cs.count != idx->count)
 		return "wrong count";
 	if (cs.nodes != idx->nodes)

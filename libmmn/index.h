@@ -30,6 +30,7 @@ struct index_node {
 	uint64_t start[INDEX_FANOUT];
 	unsigned int n;
 	bool leaf;
+	struct index_node *next;	/* leaves: the next leaf, or NULL */
 } __attribute__((aligned(64)));
 
 struct index {
@@ -75,40 +76,60 @@ int index_remove(struct index *idx, uint64_t start, uint64_t last, void *item);
 void *index_iter_first(const struct index *idx, struct index_iter *it,
 		       uint64_t start, uint64_t last);
 void *index_iter_next_slow(struct index_iter *it);
-
-static inline void *index_iter_next(struct index_iter *it)
-{
-	const struct index_node *leaf = it->node[it->height];
-	unsigned int i = it->slot[it->height] + 1u;
-
-	/* The usual step: the next slot of the same leaf overlaps. */
-	if (likely(i < leaf->n) && leaf->start[i] <= it->last && leaf->max[i] >= it->start) {
-		it->slot[it->height] = (unsigned char)i;
-		return leaf->ptr[i];
-	}
-	return index_iter_next_slow(it);
-}
+void index_prefetch_node(const struct index_node *nd);
 
 /*
  * index_iter_next() for a caller that keeps the current leaf and slot in
- * *LEAF and *SLOT (locals, so that they stay in registers across calls):
- * start with both from IT after index_iter_first().
+ * *LEAF and *SLOT, and the query's START and LAST, in locals (registers
+ * across calls): start with all from IT after index_iter_first().
+ *
+ * Within a leaf, a slot either overlaps, or starts after LAST (the end),
+ * or ends before START: skipping that takes the path in IT. Across leaves
+ * the chain serves once the next leaf starts at or after START: from
+ * there every slot up to LAST overlaps, so the path is never needed again
+ * and is left behind.
  */
 static inline void *index_iter_step(struct index_iter *it, const struct index_node **leaf,
-				    unsigned int *slot)
+				    unsigned int *slot, uint64_t start, uint64_t last)
 {
 	const struct index_node *l = *leaf;
 	unsigned int i = *slot + 1u;
 	void *p;
 
-	if (likely(i < l->n) && l->start[i] <= it->last && l->max[i] >= it->start) {
-		*slot = i;
-		return l->ptr[i];
+	if (likely(i < l->n)) {
+		if (l->start[i] > last)
+			return NULL;
+		if (likely(l->max[i] >= start)) {
+			*slot = i;
+			return l->ptr[i];
+		}
+	} else if (!l->next) {
+		return NULL;		/* the last leaf */
+	} else if (l->next->start[0] >= start) {
+		l = l->next;
+		if (l->start[0] > last)
+			return NULL;
+		if (l->start[l->n - 1] <= last && l->next)
+			index_prefetch_node(l->next);
+		*leaf = l;
+		*slot = 0;
+		return l->ptr[0];
 	}
 	it->slot[it->height] = (unsigned char)*slot;
 	p = index_iter_next_slow(it);
 	*leaf = it->node[it->height];
 	*slot = it->slot[it->height];
+	return p;
+}
+
+static inline void *index_iter_next(struct index_iter *it)
+{
+	const struct index_node *leaf = it->node[it->height];
+	unsigned int slot = it->slot[it->height];
+	void *p = index_iter_step(it, &leaf, &slot, it->start, it->last);
+
+	it->node[it->height] = (struct index_node *)leaf;
+	it->slot[it->height] = (unsigned char)slot;
 	return p;
 }
 

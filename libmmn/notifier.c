@@ -1036,6 +1036,7 @@ static __attribute__((noinline)) int range_call_hits(struct mmn_state *state,
 	const bool idx = w->idx;
 	const struct index_node *leaf = idx ? w->it.node[w->it.height] : NULL;
 	unsigned int slot = idx ? w->it.slot[w->it.height] : 0;
+	const uint64_t qs = w->start, ql = w->last;
 
 	for (struct mmn_range_sub *next; rsub; rsub = next) {
 		bool ok;
@@ -1045,7 +1046,7 @@ static __attribute__((noinline)) int range_call_hits(struct mmn_state *state,
 		 * while the callback runs: the walk stands still (seq is odd)
 		 * and the callback cannot change it.
 		 */
-		next = idx ? index_iter_step(&w->it, &leaf, &slot) : walk_next(w);
+		next = idx ? index_iter_step(&w->it, &leaf, &slot, qs, ql) : walk_next(w);
 		if (next)
 			__builtin_prefetch(next, 1);
 		if (unlikely(rsub->owner != owner)) {
