@@ -1251,6 +1251,33 @@ MMN_EXPORT int mmn_invalidate_start(struct mmn_state *state,
 	return ret;
 }
 
+static int end_unmatched(void)
+{
+	MMN_BUG_ON(true, "mmn_invalidate_end without a matching mmn_invalidate_start");
+	return -EINVAL;
+}
+
+/* mmn_invalidate_end() when the word said no to the compare-and-swap: W. */
+static __attribute__((noinline)) int end_slow(struct mmn_state *state,
+					       const struct mmn_invalidate_desc *desc, uint64_t w)
+{
+	if (w & W_SUBS) {
+		if (unlikely(w_active(w) == 0))
+			return end_unmatched();
+		open_pop(state);
+		subs_invalidate_end(state, desc, true);
+		return 0;
+	}
+	lock_state(state);
+	if (unlikely(held_active(state) == 0)) {
+		unlock_state(state);
+		return end_unmatched();
+	}
+	open_pop(state);
+	end_locked(state, desc, true);
+	return 0;
+}
+
 MMN_EXPORT int mmn_invalidate_end(struct mmn_state *state,
 				  const struct mmn_invalidate_desc *desc)
 {
@@ -1269,7 +1296,7 @@ MMN_EXPORT int mmn_invalidate_end(struct mmn_state *state,
 	w = __atomic_load_n(&state->word, __ATOMIC_RELAXED);
 	while (likely(!(w & (W_LOCK | W_SUBS)))) {
 		if (unlikely(w_active(w) == 0 || w_open(w) == 0))
-			goto unmatched;
+			return end_unmatched();
 		if (w_active(w) == 1 && (w & W_ODD))
 			break;
 		if (likely(__atomic_compare_exchange_n(&state->word, &w,
@@ -1279,25 +1306,7 @@ MMN_EXPORT int mmn_invalidate_end(struct mmn_state *state,
 			return 0;
 		}
 	}
-	if (w & W_SUBS) {
-		if (unlikely(w_active(w) == 0))
-			goto unmatched;
-		open_pop(state);
-		subs_invalidate_end(state, desc, true);
-		return 0;
-	}
-	lock_state(state);
-	if (unlikely(held_active(state) == 0)) {
-		unlock_state(state);
-		goto unmatched;
-	}
-	open_pop(state);
-	end_locked(state, desc, true);
-	return 0;
-
-unmatched:
-	MMN_BUG_ON(true, "mmn_invalidate_end without a matching mmn_invalidate_start");
-	return -EINVAL;
+	return end_slow(state, desc, w);
 }
 
 /* ------------------------------------------------------------------------
