@@ -382,11 +382,6 @@ missing:
 	return -ENOENT;
 }
 
-/*
- * From inner or leaf ND at depth D, down to the first interval whose last
- * reaches it->start; ND has one. NULL when that interval starts after
- * it->last: nothing further overlaps then.
- */
 /* Every line of a node: an iteration reads all of them. */
 void index_prefetch_node(const struct index_node *nd)
 {
@@ -394,6 +389,11 @@ void index_prefetch_node(const struct index_node *nd)
 		__builtin_prefetch((const char *)nd + off);
 }
 
+/*
+ * From inner or leaf ND at depth D, down to the first interval whose last
+ * reaches it->start; ND has one. NULL when that interval starts after
+ * it->last: nothing further overlaps then.
+ */
 static void *descend(struct index_iter *it, unsigned int d, const struct index_node *nd)
 {
 	const uint64_t qs = it->start;

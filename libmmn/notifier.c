@@ -737,13 +737,13 @@ static void idx_inserted_slow(struct mmn_state *state, struct mmn_range_sub *rsu
 
 void notifier_index_min(struct mmn_state *state, uint64_t min)
 {
-	state_lock(state);
+	lock_state(state);
 	state->idx_min = min;
 	state->idx_retry = 0;
 	state->idx_build_at = state->idx_on ? 0 : min;
 	if (!seq_invalidating(state->seq))
 		idx_resize_locked(state, state->nr_range_subs);
-	state_unlock(state);
+	unlock_state(state);
 }
 
 /*
@@ -842,11 +842,11 @@ MMN_EXPORT void mmn_state_free(struct mmn_state *state)
 	if (mmn_invalidate_start(state, &release) == 0)
 		mmn_invalidate_end(state, &release);
 
-	state_lock(state);
+	lock_state(state);
 	MMN_BUG_ON(state->deferred_ins || state->deferred_rm,
 		   "mmn_state_free: deferred operations left after the last invalidation");
 	detach_range_subs(state);
-	state_unlock(state);
+	unlock_state(state);
 
 	/* ->release() may drop the last reference: read next first. */
 	if (nr_subs) {
@@ -879,7 +879,7 @@ MMN_EXPORT int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats)
 	size = stats->size < sizeof(s) ? stats->size : sizeof(s);
 
 	memset(&s, 0, sizeof(s));
-	state_lock(state);
+	lock_state(state);
 	s.invalidations_refused = __atomic_load_n(&state->refused, __ATOMIC_RELAXED);
 	/* Every refusal also began; at rest started == ended. */
 	s.invalidations_started = state->begun - s.invalidations_refused;
@@ -889,7 +889,7 @@ MMN_EXPORT int mmn_state_stats(struct mmn_state *state, struct mmn_stats *stats)
 	s.deferred_removes = state->deferred_removes;
 	s.range_subs = state->nr_range_subs;
 	s.active_invalidations = held_active(state);
-	state_unlock(state);
+	unlock_state(state);
 	s.blockable_refusals = __atomic_load_n(&state->blockable_refusals, __ATOMIC_RELAXED);
 	s.subs = __atomic_load_n(&state->nr_subs, __ATOMIC_RELAXED);
 	s.size = size;
@@ -1373,10 +1373,10 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 	if (rsub->owner)
 		return -EBUSY;
 
-	state_lock(state);
+	lock_state(state);
 	owner = owner_get_locked(state, ops);
 	if (!owner) {
-		state_unlock(state);
+		unlock_state(state);
 		return -ENOMEM;
 	}
 	rsub->node.start = start;
@@ -1410,7 +1410,7 @@ MMN_EXPORT int mmn_range_sub_insert(struct mmn_range_sub *rsub,
 	/* Straight into the tree: nothing was pending, the counts agree. */
 	if (direct && unlikely(state->nr_range_subs >= state->idx_build_at))
 		idx_inserted_slow(state, rsub, state->nr_range_subs);
-	state_unlock(state);
+	unlock_state(state);
 	return 0;
 }
 
@@ -1451,7 +1451,7 @@ MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 		return;	/* never inserted, or detached by mmn_state_free() */
 	BUG_IN_CALLBACK(state, "mmn_range_sub_remove");
 
-	state_lock(state);
+	lock_state(state);
 	MMN_BUG_ON(remove_pending_locked(state, rsub),
 		   "mmn_range_sub_remove: subscription at [%#llx, %#llx] is already being removed",
 		   (unsigned long long)rsub->node.start, (unsigned long long)rsub->node.last);
@@ -1489,7 +1489,7 @@ MMN_EXPORT void mmn_range_sub_remove(struct mmn_range_sub *rsub)
 	}
 	owner_put_locked(state, rsub);
 	rsub->owner = NULL;
-	state_unlock(state);
+	unlock_state(state);
 }
 
 /* Out of line and cold, so that the fast path of read_begin stays small. */
@@ -1499,10 +1499,10 @@ static __attribute__((noinline, cold)) uint64_t read_begin_wait(struct mmn_range
 	struct mmn_state *state = rsub_state(rsub);
 
 	BUG_WAITS_FOR_ITSELF(state, "mmn_range_read_begin");
-	state_lock(state);
+	lock_state(state);
 	state->read_waits++;
 	wait_seq_change_locked(state, seq);
-	state_unlock(state);
+	unlock_state(state);
 	return seq;
 }
 
@@ -1520,13 +1520,13 @@ MMN_EXPORT uint64_t mmn_range_read_begin(struct mmn_range_sub *rsub)
 	 * bench/Makemodule.am): load both sequences under the state's lock,
 	 * as the kernel's read side does, to show what lock-free buys.
 	 */
-	state_lock(rsub_state(rsub));
+	lock_state(rsub_state(rsub));
 #endif
 	/* Pairs with the release in mmn_range_set_seq(); see the essay. */
 	seq = __atomic_load_n(&rsub->invalidate_seq, __ATOMIC_ACQUIRE);
 	running = seq == rsub_seq_load(rsub);
 #ifdef MMN_BENCH_LOCKED_READ_BEGIN
-	state_unlock(rsub_state(rsub));
+	unlock_state(rsub_state(rsub));
 #endif
 	if (likely(!running))
 		return seq;
@@ -1554,11 +1554,11 @@ static void sub_link_locked(struct mmn_state *state, struct mmn_sub *sub)
 	sub->next = &state->subs;
 	state->subs.prev->next = sub;
 	state->subs.prev = sub;
-	state_lock(state);
+	lock_state(state);
 	sub->skip_ends = w_open(state->held);
 	__atomic_store_n(&state->nr_subs, state->nr_subs + 1, __ATOMIC_RELAXED);
 	state->held |= W_SUBS;
-	state_unlock(state);
+	unlock_state(state);
 }
 
 static void sub_unlink_locked(struct mmn_state *state, struct mmn_sub *sub)
@@ -1715,7 +1715,7 @@ const char *notifier_check(struct mmn_state *state)
 	struct mmn_itree_node *node;
 	struct mmn_range_sub *rsub;
 
-	state_lock(state);
+	lock_state(state);
 	why = itree_check(&state->itree);
 	if (!why && state->idx_on)
 		why = index_check(&state->idx);
@@ -1774,7 +1774,7 @@ const char *notifier_check(struct mmn_state *state)
 	}
 	if (!why && owned != state->nr_range_subs + pending_removes)
 		why = "the owner records' counts disagree with the range subscriptions";
-	state_unlock(state);
+	unlock_state(state);
 	if (why)
 		return why;
 
